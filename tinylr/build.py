@@ -1,0 +1,176 @@
+"""Stage 5, build: generated model C + harness -> firmware ELF for a board.
+
+Input: a generated source folder (with its `manifest.json`, written by the generate
+stage) and the int8 test inputs to embed. Output: `firmware.elf`, its map file and
+`build.json` with section sizes. The linker script comes from the board's folder.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from elftools.elf.elffile import ELFFile
+
+from . import fsutil, templates, toolchain
+from .errors import OverBudgetError, TinylrError
+from .targets import Target
+
+HARNESS = {
+    "harness/startup.c.j2": "startup.c",
+    "harness/semihost.c.j2": "semihost.c",
+    "harness/semihost.h.j2": "semihost.h",
+    "harness/main.c.j2": "main.c",
+    "harness/test_vectors.c.j2": "test_vectors.c",
+}
+
+# Warnings are errors for our code; -ffp-contract=off keeps float math identical to the host.
+COMMON_CFLAGS = (
+    "-std=c99", "-O2", "-g", "-Wall", "-Wextra", "-Werror",
+    "-ffunction-sections", "-fdata-sections", "-ffp-contract=off",
+)
+LINK_FLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
+
+_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the generate stage promises the build: names of the model's C entry points."""
+
+    model: str
+    header: str
+    invoke: str
+    input_bytes: int
+    output_bytes: int
+    input_bytes_macro: str
+    output_bytes_macro: str
+
+    @classmethod
+    def load(cls, src_dir: Path) -> "Manifest":
+        path = Path(src_dir) / "manifest.json"
+        if not path.is_file():
+            raise TinylrError(f"{src_dir} has no manifest.json; it is not a generated model folder (run `tinylr generate` first)")
+        data = fsutil.read_json(path)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    elf: Path
+    sections: dict[str, int]
+    flash_bytes: int      # everything stored in flash: vectors, text, rodata, .data image
+    static_ram_bytes: int  # .data + .bss
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["elf"] = str(self.elf)
+        return d
+
+
+def hexs(value: int) -> str:
+    return f"0x{value:08X}"
+
+
+def render_linker_script(target: Target) -> str:
+    flash, ram = target.app_flash, target.app_ram
+    reservations = ", ".join(
+        f"{r.name} {r.flash_bytes} B flash / {r.ram_bytes} B RAM" for r in target.reservations
+    ) or "no reservations"
+    return templates.render(
+        target.linker_template,
+        flash_origin=hexs(flash.origin), flash_size=hexs(flash.size),
+        ram_origin=hexs(ram.origin), ram_size=hexs(ram.size),
+        stack_bytes=target.stack_bytes, reservations_comment=reservations,
+    )
+
+
+def render_harness(target: Target, manifest: Manifest, vectors: np.ndarray, out_dir: Path) -> None:
+    vectors = np.asarray(vectors)
+    if vectors.dtype != np.int8 or vectors.ndim != 2 or vectors.shape[1] != manifest.input_bytes:
+        raise TinylrError(
+            f"test inputs must be int8 of shape (N, {manifest.input_bytes}); got {vectors.dtype} {vectors.shape}"
+        )
+    if len(vectors) == 0:
+        raise TinylrError("no test inputs to embed in the firmware; give at least one")
+    context = dict(
+        target=target.name, core=target.core, fpu=target.fpu is not None,
+        model=manifest.model, model_header=manifest.header, invoke_fn=manifest.invoke,
+        input_bytes_macro=manifest.input_bytes_macro, output_bytes_macro=manifest.output_bytes_macro,
+        input_bytes=manifest.input_bytes, num_vectors=len(vectors),
+        rows=[", ".join(str(int(v)) for v in row) for row in vectors],
+    )
+    for template, name in HARNESS.items():
+        (out_dir / name).write_text(templates.render(template, **context))
+
+
+def section_sizes(elf_path: Path) -> dict[str, int]:
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        return {
+            s.name: s["sh_size"]
+            for s in elf.iter_sections()
+            if s["sh_flags"] & 0x2  # SHF_ALLOC: occupies target memory
+        }
+
+
+def sizes_from_sections(sections: dict[str, int]) -> tuple[int, int]:
+    ram_only = {".bss", ".noinit", ".heap", ".stack"}
+    flash = sum(size for name, size in sections.items() if name not in ram_only)
+    ram = sections.get(".data", 0) + sum(sections.get(n, 0) for n in ram_only)
+    return flash, ram
+
+
+def build_firmware(target: Target, src_dir: Path, vectors: np.ndarray, out_dir: Path) -> BuildResult:
+    """Cross-compile the model in `src_dir` with the harness for `target` into `out_dir`."""
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    manifest = Manifest.load(src_dir)
+    gcc = toolchain.require("arm-none-eabi-gcc")
+    elf_path = out_dir / "firmware.elf"
+    fsutil.remove_stale(elf_path, out_dir / "build.json")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with fsutil.atomic_path(out_dir / "firmware") as work:
+        work.mkdir()
+        harness_dir = work / "harness"
+        harness_dir.mkdir()
+        render_harness(target, manifest, vectors, harness_dir)
+        (work / "linker.ld").write_text(render_linker_script(target))
+        sources = sorted(src_dir.glob("*.c")) + sorted(harness_dir.glob("*.c"))
+        cmd = [
+            gcc, *COMMON_CFLAGS, *target.cflags, f"-I{src_dir}", f"-I{harness_dir}",
+            *map(str, sources), "-T", str(work / "linker.ld"), *LINK_FLAGS,
+            f"-Wl,-Map={work / 'firmware.map'}", "-o", str(work / "firmware.elf"), "-lc", "-lgcc",
+        ]
+        (work / "build_command.txt").write_text(" ".join(cmd) + "\n")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise_build_error(target, proc.stderr)
+    # the folder holds the harness sources, linker script, map and ELF of the last good build
+    (out_dir / "firmware" / "firmware.elf").replace(elf_path)
+    sections = section_sizes(elf_path)
+    flash, ram = sizes_from_sections(sections)
+    result = BuildResult(elf=elf_path, sections=sections, flash_bytes=flash, static_ram_bytes=ram)
+    fsutil.write_json(out_dir / "build.json", {"target": target.name, "model": manifest.model, **result.to_json()})
+    return result
+
+
+def raise_build_error(target: Target, stderr: str) -> None:
+    overflows = _OVERFLOW.findall(stderr)
+    if overflows:
+        what = "; ".join(f"{region} over by {n} bytes" for region, n in overflows)
+        raise OverBudgetError(
+            f"does not fit {target.name}: {what} (application flash {target.app_flash.size} B, RAM "
+            f"{target.app_ram.size} B after reservations {[r.name for r in target.reservations]}); "
+            "shrink the model (lower rank) or the reservations (--reserve)"
+        )
+    if "tinylr: RAM overflow" in stderr:
+        raise OverBudgetError(
+            f"does not fit {target.name}: .data + .bss leave less than the {target.stack_bytes} B minimum stack "
+            f"in {target.app_ram.size} B of application RAM; shrink the model or the reservations (--reserve)"
+        )
+    first = next((l for l in stderr.splitlines() if "error" in l), stderr.strip()[:500])
+    raise TinylrError(f"cross compile for {target.name} failed: {first}")
