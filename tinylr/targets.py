@@ -98,20 +98,20 @@ class Target:
             )
 
 
-def known_targets() -> list[str]:
-    return sorted(p.parent.name for p in TARGETS_DIR.glob("*/board.toml"))
+def known_targets(root: Path = TARGETS_DIR) -> list[str]:
+    return sorted(p.parent.name for p in Path(root).glob("*/board.toml"))
 
 
 @cache
-def _schema() -> dict:
-    return json.loads((TARGETS_DIR / "schema.json").read_text())
+def _schema(root: Path) -> dict:
+    return json.loads((root / "schema.json").read_text())
 
 
-def load_target(name: str) -> Target:
-    path = TARGETS_DIR / name / "board.toml"
+def load_target(name: str, root: Path = TARGETS_DIR) -> Target:
+    path = Path(root) / name / "board.toml"
     if not re.fullmatch(r"[a-z0-9_]+", name or "") or not path.is_file():
         raise TinylrError(
-            f"unknown target {name!r}; known targets: {', '.join(known_targets()) or 'none'} "
+            f"unknown target {name!r}; known targets: {', '.join(known_targets(root)) or 'none'} "
             "(add a board as targets/<name>/board.toml, see docs/adding-a-board.md)"
         )
     try:
@@ -119,7 +119,7 @@ def load_target(name: str) -> Target:
     except tomllib.TOMLDecodeError as exc:
         raise TinylrError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        jsonschema.validate(data, _schema())
+        jsonschema.validate(data, _schema(Path(root)))
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise TinylrError(f"{path}: {where}: {exc.message} (see targets/schema.json)") from exc

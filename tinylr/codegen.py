@@ -1,0 +1,131 @@
+"""Stage 4, generate: int8 .tflite -> IR -> plain C99 sources for one model.
+
+Writes a folder with `<model>.h/.c` (the `tinylr_<model>_invoke` wrapper, constant
+per-op parameters, the statically planned arena), `<model>_data.h/.c` (weights, biases,
+requantization multipliers and shifts as const arrays: flash, not RAM), one kernel
+file per op used, and `manifest.json` for the build stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cnames, fsutil, ir, ops, planner, templates
+from .errors import TinylrError
+
+KERNEL_VARIANT = "reference"
+COMMON_KERNEL_FILES = ("requantize.h",)
+
+
+@dataclass(frozen=True)
+class ArrayNames:
+    prefix: str
+
+    def array(self, op: ir.Operator, role: str) -> str:
+        return f"{self.prefix}_op{op.index}_{role}"
+
+
+def check_io(graph: ir.Graph) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise TinylrError(
+            f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            "tinylr generates models with one input and one output"
+        )
+    for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        t = graph.tensors[index]
+        if t.dtype != "INT8" or t.quantization is None:
+            raise TinylrError(
+                f"model {role} {t.name!r} is {t.dtype}, not quantized INT8; export with full-integer "
+                "quantization (int8 input and output), e.g. `tinylr export`"
+            )
+
+
+def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.KernelCall]], planner.Plan]:
+    check_io(graph)
+    ops.check_supported(graph)
+    names = ArrayNames(prefix)
+    alias_ops = {op.index for op in graph.operators if getattr(ops.REGISTRY[op.opcode], "ALIAS", False)}
+    calls = [
+        (op, ops.REGISTRY[op.opcode].lower(op, graph, names))
+        for op in graph.operators
+        if op.index not in alias_ops
+    ]
+    return calls, planner.plan(graph, alias_ops)
+
+
+def _pointer(plan: planner.Plan, index: int) -> str:
+    place = plan.placements[index]
+    if place.kind == "arena":
+        return f"&arena.bytes[{place.offset}]"
+    return place.kind  # the invoke function's `input` / `output` parameter
+
+
+def _describe(graph: ir.Graph, op: ir.Operator) -> str:
+    outs = ", ".join(graph.tensors[i].name for i in op.outputs)
+    act = op.options.get("fused_activation_function")
+    suffix = f" + {act}" if act and act != "NONE" else ""
+    return cnames.comment(f"op {op.index}: {op.opcode}{suffix} -> {outs}")
+
+
+def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> dict:
+    """Generate C for the model into `out_dir`: replaced whole on success, removed on
+    failure (an older model's sources must not pass for this one's)."""
+    fsutil.remove_stale(out_dir)
+    graph = ir.load(tflite_path)
+    model = cnames.identifier(model_name)
+    prefix = f"tinylr_{model}"
+    upper = prefix.upper()
+    calls, plan = lower(graph, prefix)
+    x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+
+    arrays = [a for _, call in calls for a in call.arrays]
+    kernels = sorted({call.kernel for _, call in calls})
+    invocations = [
+        dict(
+            comment=_describe(graph, op),
+            params_name=f"op{op.index}_params",
+            params_type=call.params_type,
+            params=[dict(field=f, value=v) for f, v in call.params],
+            function=call.function,
+            args=[_pointer(plan, i) for i in (*call.inputs, *call.outputs)],
+        )
+        for op, call in calls
+    ]
+    context = dict(
+        model=model, prefix=prefix, upper=upper, source=cnames.comment(Path(tflite_path).name),
+        kernels=kernels, invocations=invocations, arena_bytes=plan.arena_bytes,
+        input_bytes=x.nbytes, output_bytes=y.nbytes,
+        input_shape=", ".join(map(str, x.shape)), output_shape=", ".join(map(str, y.shape)),
+        input_scale=cnames.float_literal(x.scale), input_zero_point=x.zero_point,
+        output_scale=cnames.float_literal(y.scale), output_zero_point=y.zero_point,
+        arrays=[dict(name=a.name, ctype=a.ctype, length=len(a.values), rows=cnames.rows(a.values),
+                     comment=cnames.comment(a.comment)) for a in arrays],
+    )
+    files = {
+        f"{model}.h": "model/model.h.j2",
+        f"{model}.c": "model/model.c.j2",
+        f"{model}_data.h": "model/data.h.j2",
+        f"{model}_data.c": "model/data.c.j2",
+    }
+    for name in COMMON_KERNEL_FILES:
+        files[name] = f"kernels/{KERNEL_VARIANT}/{name}.j2"
+    for kernel in kernels:
+        for ext in ("h", "c"):
+            files[f"{kernel}.{ext}"] = f"kernels/{KERNEL_VARIANT}/{kernel}.{ext}.j2"
+
+    manifest = dict(
+        model=model, header=f"{model}.h", invoke=f"{prefix}_invoke",
+        input_bytes=x.nbytes, output_bytes=y.nbytes,
+        input_bytes_macro=f"{upper}_INPUT_BYTES", output_bytes_macro=f"{upper}_OUTPUT_BYTES",
+        arena_bytes=plan.arena_bytes, kernel_variant=KERNEL_VARIANT, ops=graph.opcodes,
+        input_scale=x.scale, input_zero_point=x.zero_point,
+        output_scale=y.scale, output_zero_point=y.zero_point,
+        const_bytes=sum(len(a.values) * (1 if a.ctype == "int8_t" else 4) for a in arrays),
+    )
+    with fsutil.atomic_path(out_dir) as staging:
+        staging.mkdir()
+        for name, template in files.items():
+            (staging / name).write_text(templates.render(template, **context))
+        fsutil.write_json(staging / "manifest.json", manifest)
+    return manifest

@@ -1,0 +1,100 @@
+"""The stages after verify, each taking the previous stage's files, and `deploy`,
+which runs every stage for one model and one board into build/<target>/<model>/.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import build, codegen, fsutil, hostcheck, report
+from .errors import TinylrError
+from .targets import Target
+
+EMULATED_VECTORS = 16  # test inputs embedded in the firmware and checked in the emulator
+
+
+def load_reference(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.is_file():
+        raise TinylrError(f"{path}: no such reference file; run `tinylr verify` to write reference.npz")
+    with np.load(path) as data:
+        missing = {"inputs", "outputs"} - set(data.files)
+        if missing:
+            raise TinylrError(f"{path} lacks {sorted(missing)}; it is not a reference file written by `tinylr verify`")
+        return {k: data[k] for k in data.files}
+
+
+def generate_stage(tflite: Path, out_dir: Path, name: str, reference: Path | None) -> dict:
+    """Generate C into out_dir/src and, given reference.npz, check it bit-exactly on the host."""
+    out_dir = Path(out_dir)
+    check_path = out_dir / "host_check.json"
+    fsutil.remove_stale(check_path)
+    manifest = codegen.generate(tflite, out_dir / "src", name)
+    if reference is None:
+        return {"manifest": manifest}
+    ref = load_reference(reference)
+    actual = hostcheck.run_host(out_dir / "src", ref["inputs"])
+    check = hostcheck.compare(ref["outputs"], actual)
+    fsutil.write_json(check_path, check)
+    if not check["bit_exact"]:
+        raise TinylrError(
+            f"generated C differs from TFLite Micro on {check['mismatched_samples']} of {check['samples']} samples "
+            f"(first: sample {check['first_mismatch']}, max |diff| {check['max_abs_diff']}); this is a tinylr bug, please report it"
+        )
+    return {"manifest": manifest, "host_check": check}
+
+
+def build_stage(target: Target, src_dir: Path, reference: Path, out_dir: Path, count: int = EMULATED_VECTORS) -> dict:
+    ref = load_reference(reference)
+    vectors = ref["inputs"][:count].reshape(min(count, len(ref["inputs"])), -1)
+    return build.build_firmware(target, src_dir, vectors, out_dir).to_json()
+
+
+def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path) -> dict:
+    from .emulate import emulate  # imported here: only this stage needs QEMU
+
+    out_path = Path(out_dir) / "emulate.json"
+    fsutil.remove_stale(out_path)
+    result = emulate(Path(elf), target)
+    ref = load_reference(reference)
+    n = len(result.outputs)
+    if n == 0 or n > len(ref["outputs"]):
+        raise TinylrError(f"the firmware printed {n} outputs; the reference has {len(ref['outputs'])}")
+    actual = np.frombuffer(b"".join(result.outputs), dtype=np.int8).reshape(n, -1)
+    check = hostcheck.compare(ref["outputs"][:n].reshape(n, -1), actual)
+    summary = {**result.to_json(), **check}
+    fsutil.write_json(out_path, summary)
+    if not check["bit_exact"]:
+        raise TinylrError(
+            f"emulated firmware differs from TFLite Micro on {check['mismatched_samples']} of {n} samples; "
+            "this is a tinylr bug, please report it"
+        )
+    return summary
+
+
+def deploy(target: Target, model: str = "digits_mlp", out_root: Path = Path("build"), log=print, **model_kwargs) -> dict:
+    """Every stage, train to report, for one zoo model on one board."""
+    from . import export, train, verify  # heavy imports (torch, tensorflow) only when deploying
+
+    folder = Path(out_root) / target.name / model
+    folder.mkdir(parents=True, exist_ok=True)
+    fsutil.remove_stale(folder / "report.json", folder / "report.md")
+    steps = [
+        ("train", lambda: train.train(model, folder, **model_kwargs)),
+        ("export", lambda: export.export(folder / "checkpoint.pt", folder, data=folder / "dataset.npz")),
+        ("verify", lambda: verify.verify(folder / "model_int8.tflite", folder, data=folder / "dataset.npz",
+                                         float_tflite=folder / "model_float.tflite")),
+        ("generate", lambda: generate_stage(folder / "model_int8.tflite", folder, model, folder / "reference.npz")),
+        ("build", lambda: build_stage(target, folder / "src", folder / "reference.npz", folder)),
+        ("emulate", lambda: emulate_stage(target, folder / "firmware.elf", folder / "reference.npz", folder)),
+        ("report", lambda: report.make_report(folder, target)),
+    ]
+    result = None
+    for name, step in steps:
+        start = time.monotonic()
+        result = step()
+        log(f"[{name:>8}] done in {time.monotonic() - start:5.1f} s")
+    return result
