@@ -72,3 +72,25 @@ def test_fc_weights_and_multipliers_land_in_flash(tmp_path):
     # the only writable state is the arena; every parameter struct is const
     assert model_c.count("static const tinylr_fully_connected_params") == 2
     assert "static union" in model_c and "malloc" not in model_c
+
+
+@pytest.mark.slow
+def test_asymmetric_per_tensor_weights_use_the_general_loop(tmp_path):
+    """int8 weights are symmetric in practice, but TFLM's per-tensor kernel applies a
+    weights offset; an edited model with a nonzero weights zero point checks that path."""
+    from tests.modelbuild import edit
+
+    def shift_zero_point(m):
+        sub = m.subgraphs[0]
+        for op in sub.operators:
+            weights = sub.tensors[op.inputs[1]]
+            weights.quantization.zeroPoint = [5] * len(weights.quantization.scale)
+
+    model = edit(dense_stack((16, 6), final_activation="relu", per_channel=False, seed=3), shift_zero_point)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    assert ir.load(path).tensors[ir.load(path).operators[0].inputs[1]].quantization.zero_point[0] == 5
+    codegen.generate(path, tmp_path / "src", "asym")
+    assert ".weights_offset = -5" in (tmp_path / "src" / "asym.c").read_text()
+    inputs = np.random.default_rng(4).integers(-128, 128, size=(300, 16), dtype=np.int8)
+    assert hostcheck.compare(reference.run(model, inputs), hostcheck.run_host(tmp_path / "src", inputs))["bit_exact"]

@@ -4,11 +4,18 @@ Matches TFLM's reference_integer_ops::FullyConnected / FullyConnectedPerChannel:
 int32 accumulator of (w + w_offset)·(x + x_offset) plus bias is requantized with
 MultiplyByQuantizedMultiplier, offset by the output zero point and clamped to the fused
 activation's range.
+
+The input offset is folded into the bias at generation time:
+Σ (w + w_off)(x + x_off) + b = Σ (w + w_off)·x + [b + x_off·Σ (w + w_off)],
+the same int32 value (integer addition is exact here), one add less per MAC.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import quant
+from ..errors import TinylrError
 from ..ir import Graph, Operator
 
 OPCODE = "FULLY_CONNECTED"
@@ -64,31 +71,40 @@ def lower(op: Operator, graph: Graph, names):
     act_min, act_max = quant.activation_range(
         op.options.get("fused_activation_function", "NONE"), out.scale, out.zero_point
     )
-    arrays = [
+    weights_offset = -int(w.quantization.zero_point[0])
+    folded = folded_bias(w.data, weights_offset, -x.zero_point, None if bias is None else bias.data)
+    arrays = (
         ConstArray(names.array(op, "weights"), "int8_t", tuple(int(v) for v in w.data.ravel()),
                    f"{w.name} {list(w.shape)}"),
+        ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in folded),
+                   f"bias + input_offset * row sums of the weights ({bias.name if bias is not None else 'no bias'})"),
         ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)"),
         ConstArray(names.array(op, "shift"), "int32_t", tuple(shifts), "requantization exponents"),
-    ]
-    if bias is not None:
-        arrays.append(ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in bias.data.ravel()),
-                                 f"{bias.name} {list(bias.shape)}"))
+    )
     params = (
         ("batches", str(out.size // output_depth)),
         ("accum_depth", str(accum_depth)),
         ("output_depth", str(output_depth)),
-        ("input_offset", str(-x.zero_point)),
-        ("weights_offset", str(-int(w.quantization.zero_point[0]))),
+        ("weights_offset", str(weights_offset)),
         ("output_offset", str(out.zero_point)),
         ("activation_min", str(act_min)),
         ("activation_max", str(act_max)),
         ("per_channel", "1" if len(multipliers) > 1 else "0"),
         ("weights", arrays[0].name),
-        ("bias", arrays[3].name if bias is not None else "NULL"),
-        ("multiplier", arrays[1].name),
-        ("shift", arrays[2].name),
+        ("bias", arrays[1].name),
+        ("multiplier", arrays[2].name),
+        ("shift", arrays[3].name),
     )
     return KernelCall(
         kernel=KERNEL, function="tinylr_fully_connected", params_type="tinylr_fully_connected_params",
-        params=params, arrays=tuple(arrays), inputs=(x.index,), outputs=(out.index,),
+        params=params, arrays=arrays, inputs=(x.index,), outputs=(out.index,),
     )
+
+
+def folded_bias(weights: np.ndarray, weights_offset: int, input_offset: int, bias: np.ndarray | None) -> np.ndarray:
+    """bias[c] + input_offset · Σ_d (w[c, d] + weights_offset), checked to fit int32."""
+    rows = weights.astype(np.int64).sum(axis=1) + weights_offset * weights.shape[1]
+    folded = input_offset * rows + (0 if bias is None else bias.astype(np.int64))
+    if np.abs(folded).max(initial=0) >= 2**31:
+        raise TinylrError("FULLY_CONNECTED bias with the input offset folded in overflows int32; the model's scales are unusable")
+    return folded
