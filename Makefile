@@ -16,6 +16,7 @@ deploy: setup
 	$(PY) -m tinylr deploy --target $(TARGET) --model $(MODEL) $(if $(RESERVE),--reserve $(RESERVE))
 
 test: setup
+	$(PY) -m ruff check tinylr tests
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 # Everything but the converter/cross-compiler/emulator tests, for quick edits.

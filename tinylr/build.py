@@ -50,7 +50,7 @@ class Manifest:
     output_bytes_macro: str
 
     @classmethod
-    def load(cls, src_dir: Path) -> "Manifest":
+    def load(cls, src_dir: Path) -> Manifest:
         path = Path(src_dir) / "manifest.json"
         if not path.is_file():
             raise TinylrError(f"{src_dir} has no manifest.json; it is not a generated model folder (run `tinylr generate` first)")
@@ -172,5 +172,5 @@ def raise_build_error(target: Target, stderr: str) -> None:
             f"does not fit {target.name}: .data + .bss leave less than the {target.stack_bytes} B minimum stack "
             f"in {target.app_ram.size} B of application RAM; shrink the model or the reservations (--reserve)"
         )
-    first = next((l for l in stderr.splitlines() if "error" in l), stderr.strip()[:500])
+    first = next((line for line in stderr.splitlines() if "error" in line), stderr.strip()[:500])
     raise TinylrError(f"cross compile for {target.name} failed: {first}")

@@ -14,7 +14,7 @@ from .errors import TinylrError
 from .targets import known_targets, load_target, parse_reservation
 
 
-def _target(args) -> "Target":  # noqa: F821
+def _target(args) -> Target:  # noqa: F821
     target = load_target(args.target)
     if getattr(args, "reserve", None):
         target = target.with_reservations(dict(parse_reservation(s) for s in args.reserve))
@@ -27,8 +27,8 @@ def _print(summary) -> None:
 
 def cmd_train(args):
     from . import train
-    kwargs = {k: v for k, v in (("rank", args.rank), ("hidden", args.hidden)) if v is not None}
-    _print(train.train(args.model, args.out, seed=args.seed, epochs=args.epochs, **kwargs))
+    kwargs = {k: v for k, v in (("rank", args.rank), ("hidden", args.hidden), ("epochs", args.epochs)) if v is not None}
+    _print(train.train(args.model, args.out, seed=args.seed, **kwargs))
 
 
 def cmd_export(args):
@@ -100,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", default="digits_mlp")
     s.add_argument("--rank", type=int)
     s.add_argument("--hidden", type=int)
-    s.add_argument("--epochs", type=int, default=60)
+    s.add_argument("--epochs", type=int, help="training epochs (default: the trainer's)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, default=Path("build/models/digits_mlp"))
     s.set_defaults(func=cmd_train)

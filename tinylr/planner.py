@@ -83,7 +83,7 @@ def plan(graph: Graph, alias_ops: set[int]) -> Plan:
     for r in sorted(arena_roots, key=lambda r: (-sizes[r], lifetimes[r][0], r)):
         size, (first, last) = _align(sizes[r]), lifetimes[r]
         offset = 0
-        for o, s, f, l in sorted(p for p in placed if not (p[3] < first or last < p[2])):
+        for o, s, _, _ in sorted(p for p in placed if not (p[3] < first or last < p[2])):
             if offset + size <= o:
                 break
             offset = max(offset, o + s)

@@ -79,7 +79,7 @@ class Target:
     def linker_template(self) -> Path:
         return self.directory / "linker.ld.j2"
 
-    def with_reservations(self, overrides: dict[str, tuple[int, int]]) -> "Target":
+    def with_reservations(self, overrides: dict[str, tuple[int, int]]) -> Target:
         """Replace or add reservations, e.g. {"radio_stack": (156 * 1024, 23 * 1024)}."""
         by_name = {r.name: r for r in self.reservations}
         for name, (flash_bytes, ram_bytes) in overrides.items():

@@ -51,7 +51,7 @@ def plugin_path() -> Path:
                 capture_output=True, text=True,
             )
             if proc.returncode != 0:
-                first = next((l for l in proc.stderr.splitlines() if "error" in l), proc.stderr.strip()[:300])
+                first = next((line for line in proc.stderr.splitlines() if "error" in line), proc.stderr.strip()[:300])
                 raise TinylrError(
                     f"building the QEMU plugin with {gcc} failed: {first} "
                     "(check that the host gcc works: `gcc --version`; reinstall with `make setup`)"

@@ -61,7 +61,7 @@ class FirmwareSymbols:
     functions: tuple[tuple[int, int, str], ...]  # (start, end, name), sorted by start
 
     @classmethod
-    def read(cls, elf_path: Path) -> "FirmwareSymbols":
+    def read(cls, elf_path: Path) -> FirmwareSymbols:
         try:
             with open(elf_path, "rb") as f:
                 elf = ELFFile(f)
@@ -283,7 +283,7 @@ def _raise_qemu_failure(code: int, stderr: str, symbols: FirmwareSymbols, timed_
         raise TinylrError(f"QEMU stopped the firmware: {fatal.group(1).strip()} at {where}; fix the fault there (a fault handler that faults again locks the core)")
     if timed_out:
         raise TinylrError(f"QEMU did not finish within {timeout_s} s and gave no measurements; raise timeout_s or look for an endless loop")
-    first = next((l for l in stderr.splitlines() if l.strip()), f"exit status {code}")
+    first = next((line for line in stderr.splitlines() if line.strip()), f"exit status {code}")
     raise TinylrError(f"QEMU ended without the plugin's measurements: {first.strip()} (the command is in EmulationResult.command; check the QEMU install with `qemu-system-arm --version`, 7.2 is known to work)")
 
 
