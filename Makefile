@@ -23,5 +23,9 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
+# Dense vs factored digits model through every stage; writes docs/benchmarks.md.
+bench: setup
+	$(PY) -m tinylr.bench --target $(TARGET)
+
 clean:
 	rm -rf build

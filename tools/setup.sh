@@ -52,7 +52,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     echo "tinylr setup: installing the pinned Python packages into $VENV (first time: ~2 minutes)"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    if ! "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[test]' >"$VENV/pip-install.log" 2>&1; then
+        grep -v "is ignored: it is neither" "$VENV/pip-install.log" | tail -n 30 >&2
+        echo "tinylr setup: pip install failed; full log: $VENV/pip-install.log" >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
 

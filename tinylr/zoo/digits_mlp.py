@@ -1,6 +1,7 @@
 """`digits_mlp`: an MLP with one factored hidden layer on scikit-learn's 8x8 digits.
 
 64 pixels -> LowRankLinear(64, hidden, rank) -> ReLU -> Linear(hidden, 10) logits.
+rank=0 builds the dense baseline (an nn.Linear hidden layer) for comparisons.
 After export this is three FULLY_CONNECTED ops (the first without bias, the second
 with a fused ReLU), which makes it the smallest model that exercises the whole
 factored pipeline. The data set ships with scikit-learn, so it works offline.
@@ -26,7 +27,7 @@ TEST_FRACTION = 0.2
 class DigitsMLP(nn.Module):
     def __init__(self, hidden: int = 128, rank: int = 8) -> None:
         super().__init__()
-        self.hidden = LowRankLinear(N_PIXELS, hidden, rank)
+        self.hidden = LowRankLinear(N_PIXELS, hidden, rank) if rank else nn.Linear(N_PIXELS, hidden)
         self.act = nn.ReLU()
         self.out = nn.Linear(hidden, N_CLASSES)
 
