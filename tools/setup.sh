@@ -2,6 +2,8 @@
 # Idempotent set-up for tinylr on Debian/Ubuntu: the Debian packages the pipeline
 # calls (cross compiler, newlib, QEMU, host gcc), the Python venv with the pinned
 # packages, and the project's QEMU plugin. Cheap when everything is already there.
+# TINYLR_APT=never: never run apt-get, only print the command that would install
+# what is missing (for machines where you manage packages yourself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +22,11 @@ command -v gcc >/dev/null 2>&1 || packages+=(gcc libc6-dev)
 if [ ${#packages[@]} -gt 0 ]; then
     install_cmd="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
     echo "tinylr setup: installing Debian packages: ${packages[*]}"
-    if [ "$(id -u)" = 0 ]; then
+    if [ "${TINYLR_APT:-auto}" = never ]; then
+        echo "tinylr setup: missing Debian packages (${packages[*]}); TINYLR_APT=never, so not installing." >&2
+        echo "Run this, then try again:  sudo sh -c '$install_cmd'" >&2
+        exit 1
+    elif [ "$(id -u)" = 0 ]; then
         sh -c "$install_cmd" >/dev/null || { echo "tinylr setup: failed; run: $install_cmd" >&2; exit 1; }
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         sudo sh -c "DEBIAN_FRONTEND=noninteractive $install_cmd" >/dev/null \
