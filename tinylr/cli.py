@@ -6,12 +6,19 @@ Argument parsing only; the work lives in the stage modules.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
 
 from .errors import TinylrError
 from .targets import known_targets, load_target, parse_reservation
+
+# Subpackages that add their own subcommands: each module has `register(subparsers)`
+# (adding `add_parser(...)` entries whose `func` takes the parsed args) and imports
+# nothing heavy at module level.
+COMMAND_MODULES = ("tinylr.lowrank.commands", "tinylr.rrm.commands")
 
 
 def _target(args) -> Target:  # noqa: F821
@@ -154,6 +161,10 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("targets", help="list the boards and their budgets")
     s.set_defaults(func=cmd_targets)
+
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name.rpartition(".")[0]) and importlib.util.find_spec(name):
+            importlib.import_module(name).register(sub)
     return p
 
 

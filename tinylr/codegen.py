@@ -54,11 +54,37 @@ def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.Ker
     return calls, planner.plan(graph, alias_ops)
 
 
-def _pointer(plan: planner.Plan, index: int) -> str:
+CTYPES = {"INT8": "int8_t", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t", "FLOAT32": "float"}
+
+
+def constant_inputs(graph: ir.Graph, calls, prefix: str) -> dict[int, ops.ConstArray]:
+    """Const arrays for constant tensors that kernels take as run-time arguments."""
+    arrays = {}
+    for _, call in calls:
+        for i in call.inputs:
+            t = graph.tensors[i]
+            if t.is_constant and i not in arrays:
+                if t.dtype not in CTYPES:
+                    raise TinylrError(f"constant tensor {t.name!r} has type {t.dtype}, which tinylr cannot place in flash")
+                values = t.data.ravel().tolist()
+                arrays[i] = ops.ConstArray(f"{prefix}_t{i}", CTYPES[t.dtype], tuple(values), f"{t.name} {list(t.shape)}")
+    return arrays
+
+
+def _pointer(plan: planner.Plan, consts: dict[int, ops.ConstArray], index: int) -> str:
+    if index in consts:
+        return consts[index].name
     place = plan.placements[index]
     if place.kind == "arena":
         return f"&arena.bytes[{place.offset}]"
     return place.kind  # the invoke function's `input` / `output` parameter
+
+
+def _rows(array: ops.ConstArray) -> list[str]:
+    if array.ctype == "float":
+        texts = [cnames.float_literal(v) for v in array.values]
+        return [", ".join(texts[i: i + 8]) for i in range(0, len(texts), 8)]
+    return cnames.rows(array.values)
 
 
 def _describe(graph: ir.Graph, op: ir.Operator) -> str:
@@ -79,7 +105,8 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
     calls, plan = lower(graph, prefix)
     x, y = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
 
-    arrays = [a for _, call in calls for a in call.arrays]
+    consts = constant_inputs(graph, calls, prefix)
+    arrays = [a for _, call in calls for a in call.arrays] + list(consts.values())
     kernels = sorted({call.kernel for _, call in calls})
     invocations = [
         dict(
@@ -88,7 +115,7 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
             params_type=call.params_type,
             params=[dict(field=f, value=v) for f, v in call.params],
             function=call.function,
-            args=[_pointer(plan, i) for i in (*call.inputs, *call.outputs)],
+            args=[_pointer(plan, consts, i) for i in (*call.inputs, *call.outputs)],
         )
         for op, call in calls
     ]
@@ -99,7 +126,7 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
         input_shape=", ".join(map(str, x.shape)), output_shape=", ".join(map(str, y.shape)),
         input_scale=cnames.float_literal(x.scale), input_zero_point=x.zero_point,
         output_scale=cnames.float_literal(y.scale), output_zero_point=y.zero_point,
-        arrays=[dict(name=a.name, ctype=a.ctype, length=len(a.values), rows=cnames.rows(a.values),
+        arrays=[dict(name=a.name, ctype=a.ctype, length=len(a.values), rows=_rows(a),
                      comment=cnames.comment(a.comment)) for a in arrays],
     )
     files = {
@@ -121,7 +148,7 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
         arena_bytes=plan.arena_bytes, kernel_variant=KERNEL_VARIANT, ops=graph.opcodes,
         input_scale=x.scale, input_zero_point=x.zero_point,
         output_scale=y.scale, output_zero_point=y.zero_point,
-        const_bytes=sum(len(a.values) * (1 if a.ctype == "int8_t" else 4) for a in arrays),
+        const_bytes=sum(a.nbytes for a in arrays),
     )
     with fsutil.atomic_path(out_dir) as staging:
         staging.mkdir()

@@ -1,47 +1,46 @@
 """One module per TFLite builtin op: its checks and the parameters its kernel needs.
 
 Each op module defines:
-- `OPCODE`: the TFLite builtin name it handles;
+- `OPCODE`: the TFLite builtin name it handles (or `OPCODES`, a tuple);
 - `check(op, graph) -> list[str]`: every reason the generator cannot take this op
-  (empty when it can);
+  (empty when it can), worded for the user;
 - either `lower(op, graph, names) -> KernelCall` (a kernel call with precomputed
-  constant parameters), or `ALIAS = True` when the output is the input's bytes seen
-  with another shape (no code, no copy).
+  constant parameters; `names.array(op, role)` gives unique C names for its arrays),
+  or `ALIAS = True` when the output is the input's bytes seen with another shape (no
+  code, no copy).
 
 The kernel template for an op lives in firmware_templates/kernels/<variant>/<KERNEL>.{h,c}.j2.
+Every public module in this package is an op: adding one needs no edit here. Modules
+whose name starts with `_` are helpers shared by several ops.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib
+import pkgutil
 from types import ModuleType
 
 from ..errors import TinylrError
 from ..ir import Graph
-from . import fully_connected, reshape
+from ._kernel import ConstArray, KernelCall
 
-REGISTRY: dict[str, ModuleType] = {m.OPCODE: m for m in (fully_connected, reshape)}
-
-
-@dataclass(frozen=True)
-class ConstArray:
-    """A constant array placed in flash by the generated data file."""
-
-    name: str        # C identifier (already sanitized and unique)
-    ctype: str       # "int8_t", "int32_t"
-    values: tuple[int, ...]
-    comment: str = ""
+__all__ = ["REGISTRY", "ConstArray", "KernelCall", "check_supported"]
 
 
-@dataclass(frozen=True)
-class KernelCall:
-    kernel: str                      # kernel file name, e.g. "fully_connected"
-    function: str                    # C function to call
-    params_type: str                 # C struct type of the constant parameters
-    params: tuple[tuple[str, str], ...]  # (field, C initializer) in declaration order
-    arrays: tuple[ConstArray, ...] = field(default=())
-    inputs: tuple[int, ...] = ()     # activation tensors passed at run time, in order
-    outputs: tuple[int, ...] = ()
+def _discover() -> dict[str, ModuleType]:
+    registry: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for opcode in getattr(module, "OPCODES", None) or (module.OPCODE,):
+            if opcode in registry:
+                raise RuntimeError(f"{opcode} is claimed by {registry[opcode].__name__} and {module.__name__}")
+            registry[opcode] = module
+    return registry
+
+
+REGISTRY: dict[str, ModuleType] = _discover()
 
 
 def check_supported(graph: Graph) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from .. import quant
 from ..errors import TinylrError
 from ..ir import Graph, Operator
+from ._kernel import ConstArray, KernelCall
 
 OPCODE = "FULLY_CONNECTED"
 KERNEL = "fully_connected"
@@ -61,8 +62,6 @@ def check(op: Operator, graph: Graph) -> list[str]:
 
 
 def lower(op: Operator, graph: Graph, names):
-    from . import ConstArray, KernelCall
-
     x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
     bias = graph.tensor(op.inputs[2]) if len(op.inputs) > 2 else None
     out = graph.tensors[op.outputs[0]]
