@@ -135,7 +135,10 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
         f"{model}_data.h": "model/data.h.j2",
         f"{model}_data.c": "model/data.c.j2",
     }
-    for name in COMMON_KERNEL_FILES:
+    support = set(COMMON_KERNEL_FILES)
+    for op, _ in calls:  # headers shared by several kernels, named by the op modules that need them
+        support.update(getattr(ops.REGISTRY[op.opcode], "SUPPORT_FILES", ()))
+    for name in sorted(support):
         files[name] = f"kernels/{KERNEL_VARIANT}/{name}.j2"
     for kernel in kernels:
         for ext in ("h", "c"):

@@ -8,6 +8,9 @@ Each op module defines:
   constant parameters; `names.array(op, role)` gives unique C names for its arrays),
   or `ALIAS = True` when the output is the input's bytes seen with another shape (no
   code, no copy).
+- optionally `SUPPORT_FILES`: names of extra files its kernel includes (rendered from
+  firmware_templates/kernels/<variant>/<name>.j2 when the op is used), e.g. a header
+  shared by several elementwise kernels.
 
 The kernel template for an op lives in firmware_templates/kernels/<variant>/<KERNEL>.{h,c}.j2.
 Every public module in this package is an op: adding one needs no edit here. Modules
