@@ -66,7 +66,7 @@ def test_float_model_is_refused(tmp_path):
     model = tf.keras.Model(inp, tf.keras.layers.Dense(2)(inp))
     path = tmp_path / "float.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    with pytest.raises(TinylrError, match="FLOAT32, not quantized INT8"):
+    with pytest.raises(TinylrError, match="FLOAT32 end to end, not quantized INT8"):
         codegen.generate(path, tmp_path / "src", "m")
     assert not (tmp_path / "src").exists()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from elftools.elf.elffile import ELFFile
 
-from . import fsutil, templates, toolchain
+from . import cnames, fsutil, templates, toolchain
 from .errors import OverBudgetError, TinylrError
 from .targets import Target
 
@@ -37,9 +37,13 @@ LINK_FLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
+NUMPY_CTYPES = {"int8_t": np.int8, "float": np.float32}
+
+
 @dataclass(frozen=True)
 class Manifest:
-    """What the generate stage promises the build: names of the model's C entry points."""
+    """What the generate stage promises the build: names of the model's C entry points
+    and the C types and sizes of its input and output."""
 
     model: str
     header: str
@@ -48,6 +52,12 @@ class Manifest:
     output_bytes: int
     input_bytes_macro: str
     output_bytes_macro: str
+    input_ctype: str = "int8_t"
+    output_ctype: str = "int8_t"
+    input_count: int = -1    # elements; -1: same as bytes (int8)
+    output_count: int = -1
+    input_count_macro: str = ""   # "": use the bytes macro (int8)
+    output_count_macro: str = ""
 
     @classmethod
     def load(cls, src_dir: Path) -> Manifest:
@@ -55,7 +65,23 @@ class Manifest:
         if not path.is_file():
             raise TinylrError(f"{src_dir} has no manifest.json; it is not a generated model folder (run `tinylr generate` first)")
         data = fsutil.read_json(path)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        try:
+            m = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        except TypeError as exc:
+            raise TinylrError(f"{path} is incomplete ({exc}); regenerate the model with `tinylr generate`") from exc
+        if m.input_ctype not in NUMPY_CTYPES or m.output_ctype not in NUMPY_CTYPES:
+            raise TinylrError(f"{path}: input/output types {m.input_ctype}/{m.output_ctype}; tinylr handles int8_t and float")
+        return m
+
+    def numpy_dtype(self, role: str):
+        return NUMPY_CTYPES[getattr(self, f"{role}_ctype")]
+
+    def count(self, role: str) -> int:
+        n = getattr(self, f"{role}_count")
+        return n if n >= 0 else getattr(self, f"{role}_bytes")
+
+    def count_macro(self, role: str) -> str:
+        return getattr(self, f"{role}_count_macro") or getattr(self, f"{role}_bytes_macro")
 
 
 @dataclass(frozen=True)
@@ -90,21 +116,30 @@ def render_linker_script(target: Target) -> str:
 
 def render_harness(target: Target, manifest: Manifest, vectors: np.ndarray, out_dir: Path) -> None:
     vectors = np.asarray(vectors)
-    if vectors.dtype != np.int8 or vectors.ndim != 2 or vectors.shape[1] != manifest.input_bytes:
+    dtype, count = manifest.numpy_dtype("input"), manifest.count("input")
+    if vectors.dtype != dtype or vectors.ndim != 2 or vectors.shape[1] != count:
         raise TinylrError(
-            f"test inputs must be int8 of shape (N, {manifest.input_bytes}); got {vectors.dtype} {vectors.shape}"
+            f"test inputs must be {np.dtype(dtype)} of shape (N, {count}); got {vectors.dtype} {vectors.shape}"
         )
     if len(vectors) == 0:
         raise TinylrError("no test inputs to embed in the firmware; give at least one")
     context = dict(
         target=target.name, core=target.core, fpu=target.fpu is not None,
-        model=manifest.model, model_header=manifest.header, invoke_fn=manifest.invoke,
-        input_bytes_macro=manifest.input_bytes_macro, output_bytes_macro=manifest.output_bytes_macro,
-        input_bytes=manifest.input_bytes, num_vectors=len(vectors),
-        rows=[", ".join(str(int(v)) for v in row) for row in vectors],
+        **harness_context(manifest), num_vectors=len(vectors),
+        rows=[", ".join(cnames.float_literal(v) if dtype == np.float32 else str(int(v)) for v in row) for row in vectors],
     )
     for template, name in HARNESS.items():
         (out_dir / name).write_text(templates.render(template, **context))
+
+
+def harness_context(manifest: Manifest) -> dict:
+    """What the harness templates (firmware and host) need to call the model."""
+    return dict(
+        model=manifest.model, model_header=manifest.header, invoke_fn=manifest.invoke,
+        input_ctype=manifest.input_ctype, output_ctype=manifest.output_ctype,
+        input_count_macro=manifest.count_macro("input"), output_count_macro=manifest.count_macro("output"),
+        input_count=manifest.count("input"),
+    )
 
 
 def section_sizes(elf_path: Path) -> dict[str, int]:

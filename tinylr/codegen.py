@@ -16,6 +16,7 @@ from .errors import TinylrError
 
 KERNEL_VARIANT = "reference"
 COMMON_KERNEL_FILES = ("requantize.h",)
+CTYPES = {"INT8": "int8_t", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t", "FLOAT32": "float"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ArrayNames:
 
 
 def check_io(graph: ir.Graph) -> None:
+    """One input, one output; each int8 (quantized) or float32 (a float boundary, with
+    QUANTIZE/DEQUANTIZE inside); and an int8 graph in between."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise TinylrError(
             f"model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
@@ -34,11 +37,28 @@ def check_io(graph: ir.Graph) -> None:
         )
     for role, index in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensors[index]
-        if t.dtype != "INT8" or t.quantization is None:
+        if not (t.dtype == "FLOAT32" or (t.dtype == "INT8" and t.quantization is not None)):
             raise TinylrError(
-                f"model {role} {t.name!r} is {t.dtype}, not quantized INT8; export with full-integer "
-                "quantization (int8 input and output), e.g. `tinylr export`"
+                f"model {role} {t.name!r} is {t.dtype}, not quantized INT8 (or a FLOAT32 boundary); export with "
+                "full-integer quantization, e.g. `tinylr export`"
             )
+    if all(graph.tensors[i].dtype == "FLOAT32" for i in (*graph.inputs, *graph.outputs)) and not any(
+        op.opcode in ("QUANTIZE", "DEQUANTIZE") for op in graph.operators
+    ):
+        raise TinylrError(
+            "model is FLOAT32 end to end, not quantized INT8; export with full-integer quantization, e.g. `tinylr export`"
+        )
+
+
+def _io(t: ir.Tensor) -> dict:
+    """How a boundary tensor appears in the C API and the manifest."""
+    quantized = t.dtype == "INT8"
+    return dict(
+        ctype=CTYPES[t.dtype], count=t.size, bytes=t.nbytes, dtype=t.dtype.lower(),
+        shape=", ".join(map(str, t.shape)),
+        scale=cnames.float_literal(t.scale) if quantized else None,
+        zero_point=t.zero_point if quantized else None,
+    )
 
 
 def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.KernelCall]], planner.Plan]:
@@ -52,9 +72,6 @@ def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.Ker
         if op.index not in alias_ops
     ]
     return calls, planner.plan(graph, alias_ops)
-
-
-CTYPES = {"INT8": "int8_t", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t", "FLOAT32": "float"}
 
 
 def constant_inputs(graph: ir.Graph, calls, prefix: str) -> dict[int, ops.ConstArray]:
@@ -71,13 +88,16 @@ def constant_inputs(graph: ir.Graph, calls, prefix: str) -> dict[int, ops.ConstA
     return arrays
 
 
-def _pointer(plan: planner.Plan, consts: dict[int, ops.ConstArray], index: int) -> str:
+def _pointer(graph: ir.Graph, plan: planner.Plan, consts: dict[int, ops.ConstArray], index: int) -> str:
     if index in consts:
         return consts[index].name
     place = plan.placements[index]
-    if place.kind == "arena":
+    if place.kind != "arena":
+        return place.kind  # the invoke function's `input` / `output` parameter
+    ctype = CTYPES[graph.tensors[index].dtype]
+    if ctype == "int8_t":
         return f"&arena.bytes[{place.offset}]"
-    return place.kind  # the invoke function's `input` / `output` parameter
+    return f"({ctype} *)(void *)&arena.bytes[{place.offset}]"  # offsets are 4-byte aligned
 
 
 def _rows(array: ops.ConstArray) -> list[str]:
@@ -115,17 +135,14 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
             params_type=call.params_type,
             params=[dict(field=f, value=v) for f, v in call.params],
             function=call.function,
-            args=[_pointer(plan, consts, i) for i in (*call.inputs, *call.outputs)],
+            args=[_pointer(graph, plan, consts, i) for i in (*call.inputs, *call.outputs)],
         )
         for op, call in calls
     ]
     context = dict(
         model=model, prefix=prefix, upper=upper, source=cnames.comment(Path(tflite_path).name),
         kernels=kernels, invocations=invocations, arena_bytes=plan.arena_bytes,
-        input_bytes=x.nbytes, output_bytes=y.nbytes,
-        input_shape=", ".join(map(str, x.shape)), output_shape=", ".join(map(str, y.shape)),
-        input_scale=cnames.float_literal(x.scale), input_zero_point=x.zero_point,
-        output_scale=cnames.float_literal(y.scale), output_zero_point=y.zero_point,
+        input=_io(x), output=_io(y),
         arrays=[dict(name=a.name, ctype=a.ctype, length=len(a.values), rows=_rows(a),
                      comment=cnames.comment(a.comment)) for a in arrays],
     )
@@ -148,9 +165,12 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
         model=model, header=f"{model}.h", invoke=f"{prefix}_invoke",
         input_bytes=x.nbytes, output_bytes=y.nbytes,
         input_bytes_macro=f"{upper}_INPUT_BYTES", output_bytes_macro=f"{upper}_OUTPUT_BYTES",
+        input_ctype=CTYPES[x.dtype], output_ctype=CTYPES[y.dtype],
+        input_count=x.size, output_count=y.size,
+        input_count_macro=f"{upper}_INPUT_COUNT", output_count_macro=f"{upper}_OUTPUT_COUNT",
         arena_bytes=plan.arena_bytes, kernel_variant=KERNEL_VARIANT, ops=graph.opcodes,
-        input_scale=x.scale, input_zero_point=x.zero_point,
-        output_scale=y.scale, output_zero_point=y.zero_point,
+        input_scale=x.scale if x.dtype == "INT8" else None, input_zero_point=x.zero_point if x.dtype == "INT8" else None,
+        output_scale=y.scale if y.dtype == "INT8" else None, output_zero_point=y.zero_point if y.dtype == "INT8" else None,
         const_bytes=sum(a.nbytes for a in arrays),
     )
     with fsutil.atomic_path(out_dir) as staging:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import templates, toolchain
-from .build import Manifest
+from .build import Manifest, harness_context
 from .errors import TinylrError
 
 HOST_CFLAGS = (
@@ -28,11 +28,7 @@ def compile_host(src_dir: Path, work: Path) -> Path:
     manifest = Manifest.load(src_dir)
     gcc = toolchain.require("gcc")
     main_c = work / "host_main.c"
-    main_c.write_text(templates.render(
-        "harness/host_main.c.j2", model=manifest.model, model_header=manifest.header,
-        invoke_fn=manifest.invoke, input_bytes_macro=manifest.input_bytes_macro,
-        output_bytes_macro=manifest.output_bytes_macro,
-    ))
+    main_c.write_text(templates.render("harness/host_main.c.j2", **harness_context(manifest)))
     exe = work / "host_model"
     cmd = [gcc, *HOST_CFLAGS, f"-I{src_dir}", *map(str, sorted(Path(src_dir).glob("*.c"))), str(main_c), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -42,11 +38,16 @@ def compile_host(src_dir: Path, work: Path) -> Path:
 
 
 def run_host(src_dir: Path, inputs: np.ndarray) -> np.ndarray:
-    """Outputs of the generated C for each row of `inputs` (int8, shape (N, input_bytes))."""
+    """Outputs of the generated C for each row of `inputs` (the model's input type,
+    one sample per row)."""
     manifest = Manifest.load(src_dir)
-    inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
-    if inputs.shape[1] != manifest.input_bytes:
-        raise TinylrError(f"inputs have {inputs.shape[1]} bytes per sample; the model takes {manifest.input_bytes}")
+    dtype = manifest.numpy_dtype("input")
+    inputs = np.asarray(inputs)
+    if inputs.dtype != dtype:
+        raise TinylrError(f"inputs are {inputs.dtype}; the generated model takes {np.dtype(dtype)}")
+    inputs = np.ascontiguousarray(inputs).reshape(len(inputs), -1)
+    if inputs.shape[1] != manifest.count("input"):
+        raise TinylrError(f"inputs have {inputs.shape[1]} values per sample; the model takes {manifest.count('input')}")
     with tempfile.TemporaryDirectory(prefix="tinylr-host-") as tmp:
         work = Path(tmp)
         exe = compile_host(Path(src_dir), work)
@@ -55,20 +56,30 @@ def run_host(src_dir: Path, inputs: np.ndarray) -> np.ndarray:
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise TinylrError(f"generated C failed on the host (sanitizer report follows; a tinylr bug): {proc.stderr.strip()[:2000]}")
-        out = np.frombuffer((work / "out.bin").read_bytes(), dtype=np.int8)
-    return out.reshape(len(inputs), manifest.output_bytes)
+        out = np.frombuffer((work / "out.bin").read_bytes(), dtype=manifest.numpy_dtype("output"))
+    return out.reshape(len(inputs), manifest.count("output"))
 
 
 def compare(expected: np.ndarray, actual: np.ndarray) -> dict:
-    """Element-wise comparison summary of two int8 output sets."""
-    expected = np.asarray(expected, dtype=np.int8).reshape(actual.shape)
-    diff = np.abs(expected.astype(np.int32) - actual.astype(np.int32))
-    mismatched = np.flatnonzero(diff.reshape(len(diff), -1).max(axis=1))
+    """Element-wise comparison of two output sets of the same type; for float outputs
+    "bit-exact" means the same float32 bits."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected).reshape(actual.shape)
+    if expected.dtype != actual.dtype:
+        raise TinylrError(f"cannot compare {expected.dtype} reference outputs with {actual.dtype} outputs")
+    if actual.dtype.kind == "f":
+        differs = expected.view(np.uint32) != actual.view(np.uint32)
+        diff = np.abs(expected.astype(np.float64) - actual.astype(np.float64))
+    else:
+        diff = np.abs(expected.astype(np.int64) - actual.astype(np.int64))
+        differs = diff != 0
+    mismatched = np.flatnonzero(differs.reshape(len(differs), -1).any(axis=1))
+    max_diff = diff.max(initial=0)
     return dict(
-        bit_exact=bool(diff.max(initial=0) == 0),
+        bit_exact=not bool(differs.any()),
         samples=int(len(actual)),
         mismatched_samples=int(len(mismatched)),
-        mismatched_elements=int(np.count_nonzero(diff)),
-        max_abs_diff=int(diff.max(initial=0)),
+        mismatched_elements=int(np.count_nonzero(differs)),
+        max_abs_diff=float(max_diff) if actual.dtype.kind == "f" else int(max_diff),
         first_mismatch=int(mismatched[0]) if len(mismatched) else None,
     )

@@ -63,8 +63,9 @@ def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path) -> 
     n = len(result.outputs)
     if n == 0 or n > len(ref["outputs"]):
         raise TinylrError(f"the firmware printed {n} outputs; the reference has {len(ref['outputs'])}")
-    actual = np.frombuffer(b"".join(result.outputs), dtype=np.int8).reshape(n, -1)
-    check = hostcheck.compare(ref["outputs"][:n].reshape(n, -1), actual)
+    expected = ref["outputs"][:n].reshape(n, -1)
+    actual = np.frombuffer(b"".join(result.outputs), dtype=expected.dtype).reshape(n, -1)
+    check = hostcheck.compare(expected, actual)
     summary = {**result.to_json(), **check}
     fsutil.write_json(out_path, summary)
     if not check["bit_exact"]:

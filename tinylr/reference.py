@@ -58,20 +58,35 @@ def int8_io(graph: ir.Graph, source: str) -> tuple[ir.Tensor, ir.Tensor]:
     return inp, out
 
 
-def run(model: bytes | str | os.PathLike, inputs: np.ndarray) -> np.ndarray:
-    """Run an int8 model on the TFLM interpreter, one sample at a time.
+def io_tensors(graph: ir.Graph, source: str) -> tuple[ir.Tensor, ir.Tensor]:
+    """The single input and output of a model whose boundaries are int8 or float32
+    (float boundaries: QUANTIZE/DEQUANTIZE ops inside), or a TinylrError."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise TinylrError(f"{source}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                          "tinylr runs single-input, single-output models only")
+    inp, out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    for t in (inp, out):
+        if t.dtype not in ("INT8", "FLOAT32"):
+            raise TinylrError(f"{source}: model boundary tensor {t.name!r} is {t.dtype}; tinylr takes int8 or float32")
+    return inp, out
 
-    `inputs` is int8 with one sample per row (any trailing shape with the input's
-    number of elements). Returns int8 outputs of shape (N, output_size), one
+
+def run(model: bytes | str | os.PathLike, inputs: np.ndarray) -> np.ndarray:
+    """Run a model on the TFLM interpreter, one sample at a time.
+
+    `inputs` has the model input's type (int8, or float32 for a model with float
+    boundaries), one sample per row (any trailing shape with the input's number of
+    elements). Returns outputs of shape (N, output_size) in the output's type, one
     flattened output per row, as the generated C will be compared against.
     """
     data = Path(model).read_bytes() if isinstance(model, (str, os.PathLike)) else bytes(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else "<model bytes>"
     # Parsing first turns a corrupt file into a clear error instead of a TFLM crash.
-    inp, out = int8_io(ir.parse(data, source=source), source)
+    inp, out = io_tensors(ir.parse(data, source=source), source)
     inputs = np.asarray(inputs)
-    if inputs.dtype != np.int8:
-        raise TinylrError(f"inputs are {inputs.dtype}; quantize them to int8 first (tinylr.reference.quantize)")
+    if inputs.dtype != ir.numpy_dtype(inp.dtype):
+        raise TinylrError(f"inputs are {inputs.dtype} but the model takes {inp.dtype.lower()}"
+                          + ("; quantize them first (tinylr.reference.quantize)" if inp.dtype == "INT8" else ""))
     if inputs.ndim < 1 or inputs[0].size != inp.size:
         raise TinylrError(f"each input sample must have {inp.size} values for input shape {inp.shape}, "
                           f"got array of shape {inputs.shape}")
@@ -79,7 +94,7 @@ def run(model: bytes | str | os.PathLike, inputs: np.ndarray) -> np.ndarray:
 
     try:
         interpreter = runtime.Interpreter.from_bytes(data, arena_size=_ARENA_FLOOR + 10 * len(data))
-        results = np.empty((len(inputs), out.size), dtype=np.int8)
+        results = np.empty((len(inputs), out.size), dtype=ir.numpy_dtype(out.dtype))
         for i, sample in enumerate(inputs):
             interpreter.set_input(sample.reshape(inp.shape), 0)
             interpreter.invoke()
