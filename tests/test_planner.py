@@ -75,3 +75,39 @@ def test_live_buffers_never_overlap_on_random_graphs():
                     assert e1 <= o2 or e2 <= o1, (sizes, spans[a], spans[b])
         assert all(e <= p.arena_bytes for _, e, _, _ in spans)
         assert all(o % planner.ALIGNMENT == 0 for o, _, _, _ in spans)
+
+
+def elementwise_chain(sizes, extra_reader=None):
+    """t0 -op0-> t1 -op1-> ... where every op is in-place capable; `extra_reader`
+    (k, j): an extra op at the end reads tensor k and writes a fresh tensor."""
+    tensors = [act(i, n) for i, n in enumerate(sizes)]
+    ops = [Operator(k, "LOGISTIC", 1, (k,), (k + 1,), {}) for k in range(len(sizes) - 1)]
+    outputs = (len(sizes) - 1,)
+    if extra_reader is not None:
+        k = extra_reader
+        tensors.append(act(len(sizes), 4))
+        ops.append(Operator(len(ops), "ADD", 1, (len(sizes) - 1, k), (len(sizes),), {}))
+        outputs = (len(sizes),)
+    return Graph(tuple(tensors), tuple(ops), (0,), outputs)
+
+
+def test_elementwise_ops_run_in_place_when_the_input_dies():
+    g = elementwise_chain([16, 16, 16, 16, 16])
+    inplace = {op.index for op in g.operators}
+    without = planner.plan(g, set())
+    with_inplace = planner.plan(g, set(), inplace)
+    assert without.arena_bytes == 32
+    # op0 cannot write over the caller's input; from there on every tensor is computed
+    # in the caller's output buffer, and no arena is needed at all
+    assert with_inplace.arena_bytes == 0
+    assert with_inplace.placements[0].kind == "input"
+    assert all(with_inplace.placements[i].kind == "output" for i in (1, 2, 3, 4))
+
+
+def test_no_in_place_over_a_tensor_read_later_or_of_another_size():
+    g = elementwise_chain([16, 16, 16, 4], extra_reader=1)  # t1 is read again by the last op
+    p = planner.plan(g, set(), {0, 1, 2})
+    assert p.placements[1] != p.placements[2]
+    g = elementwise_chain([16, 16, 8, 8])  # op1 changes size: no in place there
+    p = planner.plan(g, set(), {0, 1, 2})
+    assert p.placements[1] != p.placements[2]

@@ -71,7 +71,8 @@ def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.Ker
         for op in graph.operators
         if op.index not in alias_ops
     ]
-    return calls, planner.plan(graph, alias_ops)
+    inplace_ops = {op.index for op in graph.operators if getattr(ops.REGISTRY[op.opcode], "INPLACE", False)}
+    return calls, planner.plan(graph, alias_ops, inplace_ops)
 
 
 def constant_inputs(graph: ir.Graph, calls, prefix: str) -> dict[int, ops.ConstArray]:

@@ -1,6 +1,9 @@
 """Static memory plan: every activation tensor gets a fixed place before the model runs.
 
-Tensors that alias (RESHAPE) share one storage. The model's input lives in the
+Tensors that alias (RESHAPE) share one storage, and so do the input and output of an
+elementwise op that may run in place (its module sets `INPLACE = True`: output
+element i depends only on input element i) when that input is not read again
+afterwards, is not the caller's input or output, and has the output's size. The model's input lives in the
 caller's input buffer and its output is written straight into the caller's output
 buffer; every other activation gets an offset in one arena. Offsets are chosen
 greedily, largest buffer first, at the lowest offset that does not overlap a buffer
@@ -35,9 +38,10 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan(graph: Graph, alias_ops: set[int]) -> Plan:
+def plan(graph: Graph, alias_ops: set[int], inplace_ops: set[int] = frozenset()) -> Plan:
     """Plan the storage of every non-constant tensor; `alias_ops` are op indices whose
-    output aliases their first input."""
+    output aliases their first input; `inplace_ops` may write their output over their
+    first input where that is safe."""
     root = {t.index: t.index for t in graph.tensors if not t.is_constant}
 
     def find(i: int) -> int:
@@ -51,6 +55,17 @@ def plan(graph: Graph, alias_ops: set[int]) -> Plan:
             a, b = find(op.inputs[0]), find(op.outputs[0])
             if a != b:
                 root[b] = a
+
+    boundary = {*graph.inputs, *graph.outputs}
+    for op in graph.operators:
+        if op.index not in inplace_ops or op.inputs[0] not in root:
+            continue
+        a, b = find(op.inputs[0]), find(op.outputs[0])
+        members = [i for i in root if find(i) == a]
+        read_later = any(find(i) == a for later in graph.operators[op.index + 1:] for i in later.inputs if i in root)
+        same_size = all(graph.tensors[i].nbytes == graph.tensors[op.outputs[0]].nbytes for i in members)
+        if a != b and same_size and not read_later and not boundary.intersection(members):
+            root[a] = b
 
     groups: dict[int, list[int]] = {}
     for i in root:

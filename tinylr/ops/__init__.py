@@ -8,6 +8,9 @@ Each op module defines:
   constant parameters; `names.array(op, role)` gives unique C names for its arrays),
   or `ALIAS = True` when the output is the input's bytes seen with another shape (no
   code, no copy).
+- optionally `INPLACE = True` when output element i depends only on input element i
+  of the first input (same size), so the planner may let the output overwrite that
+  input once nothing else reads it;
 - optionally `SUPPORT_FILES`: names of extra files its kernel includes (rendered from
   firmware_templates/kernels/<variant>/<name>.j2 when the op is used), e.g. a header
   shared by several elementwise kernels.
