@@ -63,8 +63,10 @@ def plan(graph: Graph, alias_ops: set[int], inplace_ops: set[int] = frozenset())
         a, b = find(op.inputs[0]), find(op.outputs[0])
         members = [i for i in root if find(i) == a]
         read_later = any(find(i) == a for later in graph.operators[op.index + 1:] for i in later.inputs if i in root)
+        # another operand in the same storage might be read at other indices (broadcast)
+        read_twice = any(i in root and find(i) == a for i in op.inputs[1:])
         same_size = all(graph.tensors[i].nbytes == graph.tensors[op.outputs[0]].nbytes for i in members)
-        if a != b and same_size and not read_later and not boundary.intersection(members):
+        if a != b and same_size and not read_later and not read_twice and not boundary.intersection(members):
             root[a] = b
 
     groups: dict[int, list[int]] = {}
