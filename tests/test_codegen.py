@@ -49,12 +49,20 @@ def test_hostile_tensor_names_cannot_break_the_c(tmp_path):
 
 @pytest.mark.slow
 def test_unsupported_ops_are_all_named_at_once(tmp_path):
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    def swap_opcodes(m):  # both layers become an op the generator does not know
+        for code in m.operatorCodes:
+            code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SVDF
+
+    model = dense_stack((8, 6, 4), activation="relu")
     path = tmp_path / "m.tflite"
-    path.write_bytes(dense_stack((8, 4), final_activation="softmax"))
+    path.write_bytes(edit(model, swap_opcodes))
     with pytest.raises(TinylrError) as err:
         codegen.generate(path, tmp_path / "src", "m")
     msg = str(err.value)
-    assert "SOFTMAX is not supported" in msg and "The model's ops: FULLY_CONNECTED, SOFTMAX" in msg
+    assert "op #0 SVDF is not supported" in msg and "op #1 SVDF is not supported" in msg
+    assert "The model's ops: SVDF." in msg
     assert not (tmp_path / "src").exists()
 
 
