@@ -101,6 +101,14 @@ def _pointer(graph: ir.Graph, plan: planner.Plan, consts: dict[int, ops.ConstArr
     return f"({ctype} *)(void *)&arena.bytes[{place.offset}]"  # offsets are 4-byte aligned
 
 
+def _arguments(graph: ir.Graph, plan: planner.Plan, consts, call: ops.KernelCall) -> list[str]:
+    inputs = [_pointer(graph, plan, consts, i) for i in call.inputs]
+    if call.inputs_as_array:  # a C99 compound literal: no named temporaries in invoke
+        ctype = CTYPES[graph.tensors[call.inputs[0]].dtype]
+        inputs = [f"(const {ctype} *const[]){{{', '.join(inputs)}}}"]
+    return inputs + [_pointer(graph, plan, consts, i) for i in call.outputs]
+
+
 def _rows(array: ops.ConstArray) -> list[str]:
     if array.ctype == "float":
         texts = [cnames.float_literal(v) for v in array.values]
@@ -136,7 +144,7 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
             params_type=call.params_type,
             params=[dict(field=f, value=v) for f, v in call.params],
             function=call.function,
-            args=[_pointer(graph, plan, consts, i) for i in (*call.inputs, *call.outputs)],
+            args=_arguments(graph, plan, consts, call),
         )
         for op, call in calls
     ]

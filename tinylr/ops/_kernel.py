@@ -30,3 +30,6 @@ class KernelCall:
     # their planned address, constant tensors a const array emitted by the generator.
     inputs: tuple[int, ...] = ()
     outputs: tuple[int, ...] = ()
+    # True: pass `inputs` as one array argument (`const int8_t *const *`), for ops
+    # with any number of inputs such as CONCATENATION.
+    inputs_as_array: bool = False

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Operator
-from ._kernel import KernelCall
+from ._kernel import ConstArray, KernelCall
 
 OPCODE = "CONCATENATION"
 KERNEL = "concatenation"
-MAX_INPUTS = 10   # TFLM's kMaxInputNum, and the tinylr_concatenation_<n> entry points
+MAX_INPUTS = 10   # TFLM's kMaxInputNum: it refuses more, so we do too
 MAX_DIMS = 6
 
 
@@ -68,13 +68,14 @@ def lower(op: Operator, graph: Graph, names) -> KernelCall:
     axis = _axis(op, len(out.shape))
     outer = int(np.prod(out.shape[:axis], dtype=np.int64))
     inner = int(np.prod(out.shape[axis + 1:], dtype=np.int64))
-    copy = [t.shape[axis] * inner for t in ins] + [0] * (MAX_INPUTS - len(ins))
+    copy = ConstArray(names.array(op, "copy_size"), "int32_t", tuple(t.shape[axis] * inner for t in ins),
+                      "bytes of each input per outer index")
     params = (
         ("outer_size", str(outer)),
         ("inputs_count", str(len(ins))),
-        ("copy_size", "{" + ", ".join(map(str, copy)) + "}"),
+        ("copy_size", copy.name),
     )
     return KernelCall(
-        kernel=KERNEL, function=f"tinylr_concatenation_{len(ins)}", params_type="tinylr_concatenation_params",
-        params=params, inputs=tuple(op.inputs), outputs=tuple(op.outputs),
+        kernel=KERNEL, function="tinylr_concatenation", params_type="tinylr_concatenation_params",
+        params=params, arrays=(copy,), inputs=tuple(op.inputs), outputs=tuple(op.outputs), inputs_as_array=True,
     )
