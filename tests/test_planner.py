@@ -93,7 +93,7 @@ def elementwise_chain(sizes, extra_reader=None):
 
 def test_elementwise_ops_run_in_place_when_the_input_dies():
     g = elementwise_chain([16, 16, 16, 16, 16])
-    inplace = {op.index for op in g.operators}
+    inplace = {op.index: (0,) for op in g.operators}
     without = planner.plan(g, set())
     with_inplace = planner.plan(g, set(), inplace)
     assert without.arena_bytes == 32
@@ -106,8 +106,8 @@ def test_elementwise_ops_run_in_place_when_the_input_dies():
 
 def test_no_in_place_over_a_tensor_read_later_or_of_another_size():
     g = elementwise_chain([16, 16, 16, 4], extra_reader=1)  # t1 is read again by the last op
-    p = planner.plan(g, set(), {0, 1, 2})
+    p = planner.plan(g, set(), {0: (0,), 1: (0,), 2: (0,)})
     assert p.placements[1] != p.placements[2]
     g = elementwise_chain([16, 16, 8, 8])  # op1 changes size: no in place there
-    p = planner.plan(g, set(), {0, 1, 2})
+    p = planner.plan(g, set(), {0: (0,), 1: (0,), 2: (0,)})
     assert p.placements[1] != p.placements[2]

@@ -71,7 +71,7 @@ def lower(graph: ir.Graph, prefix: str) -> tuple[list[tuple[ir.Operator, ops.Ker
         for op in graph.operators
         if op.index not in alias_ops
     ]
-    inplace_ops = {op.index for op in graph.operators if getattr(ops.REGISTRY[op.opcode], "INPLACE", False)}
+    inplace_ops = {op.index: ops.inplace_positions(ops.REGISTRY[op.opcode]) for op in graph.operators}
     return calls, planner.plan(graph, alias_ops, inplace_ops)
 
 

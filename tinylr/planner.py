@@ -1,8 +1,8 @@
 """Static memory plan: every activation tensor gets a fixed place before the model runs.
 
 Tensors that alias (RESHAPE) share one storage, and so do the input and output of an
-elementwise op that may run in place (its module sets `INPLACE = True`: output
-element i depends only on input element i) when that input is not read again
+elementwise op that may run in place (its module sets `INPLACE`: output element i
+depends only on element i of that input) when that input is not read again
 afterwards, is not the caller's input or output, and has the output's size. The model's input lives in the
 caller's input buffer and its output is written straight into the caller's output
 buffer; every other activation gets an offset in one arena. Offsets are chosen
@@ -38,10 +38,11 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan(graph: Graph, alias_ops: set[int], inplace_ops: set[int] = frozenset()) -> Plan:
+def plan(graph: Graph, alias_ops: set[int], inplace_ops: dict[int, tuple[int, ...]] | None = None) -> Plan:
     """Plan the storage of every non-constant tensor; `alias_ops` are op indices whose
-    output aliases their first input; `inplace_ops` may write their output over their
-    first input where that is safe."""
+    output aliases their first input; `inplace_ops` maps op indices to the input
+    positions their output may overwrite (tried in order) where that is safe."""
+    inplace_ops = inplace_ops or {}
     root = {t.index: t.index for t in graph.tensors if not t.is_constant}
 
     def find(i: int) -> int:
@@ -58,16 +59,19 @@ def plan(graph: Graph, alias_ops: set[int], inplace_ops: set[int] = frozenset())
 
     boundary = {*graph.inputs, *graph.outputs}
     for op in graph.operators:
-        if op.index not in inplace_ops or op.inputs[0] not in root:
-            continue
-        a, b = find(op.inputs[0]), find(op.outputs[0])
-        members = [i for i in root if find(i) == a]
-        read_later = any(find(i) == a for later in graph.operators[op.index + 1:] for i in later.inputs if i in root)
-        # another operand in the same storage might be read at other indices (broadcast)
-        read_twice = any(i in root and find(i) == a for i in op.inputs[1:])
-        same_size = all(graph.tensors[i].nbytes == graph.tensors[op.outputs[0]].nbytes for i in members)
-        if a != b and same_size and not read_later and not read_twice and not boundary.intersection(members):
-            root[a] = b
+        for position in inplace_ops.get(op.index, ()):
+            if position >= len(op.inputs) or op.inputs[position] not in root:
+                continue
+            a, b = find(op.inputs[position]), find(op.outputs[0])
+            members = [i for i in root if find(i) == a]
+            read_later = any(find(i) == a for later in graph.operators[op.index + 1:] for i in later.inputs if i in root)
+            # another operand in the same storage might be read at other indices (broadcast)
+            others = [i for k, i in enumerate(op.inputs) if k != position]
+            read_twice = any(i in root and find(i) == a for i in others)
+            same_size = all(graph.tensors[i].nbytes == graph.tensors[op.outputs[0]].nbytes for i in members)
+            if a != b and same_size and not read_later and not read_twice and not boundary.intersection(members):
+                root[a] = b
+                break
 
     groups: dict[int, list[int]] = {}
     for i in root:

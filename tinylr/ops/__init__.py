@@ -8,9 +8,10 @@ Each op module defines:
   constant parameters; `names.array(op, role)` gives unique C names for its arrays),
   or `ALIAS = True` when the output is the input's bytes seen with another shape (no
   code, no copy).
-- optionally `INPLACE = True` when output element i depends only on input element i
-  of the first input (same size), so the planner may let the output overwrite that
-  input once nothing else reads it;
+- optionally `INPLACE`: `True` when output element i depends only on element i of the
+  first input (same size), or a tuple of the input positions for which that holds
+  (e.g. `(0, 1)` for ADD), so the planner may let the output overwrite such an input
+  once nothing else reads it;
 - optionally `SUPPORT_FILES`: names of extra files its kernel includes (rendered from
   firmware_templates/kernels/<variant>/<name>.j2 when the op is used), e.g. a header
   shared by several elementwise kernels.
@@ -30,7 +31,12 @@ from ..errors import TinylrError
 from ..ir import Graph
 from ._kernel import ConstArray, KernelCall
 
-__all__ = ["REGISTRY", "ConstArray", "KernelCall", "check_supported"]
+__all__ = ["REGISTRY", "ConstArray", "KernelCall", "check_supported", "inplace_positions"]
+
+
+def inplace_positions(module: ModuleType) -> tuple[int, ...]:
+    flag = getattr(module, "INPLACE", False)
+    return (0,) if flag is True else tuple(flag or ())
 
 
 def _discover() -> dict[str, ModuleType]:
