@@ -91,3 +91,10 @@ def test_failed_regeneration_leaves_no_stale_sources(tmp_path):
     # an older model's sources must not pass for the new one's, and no staging dir remains
     assert not (tmp_path / "src").exists()
     assert not list(tmp_path.glob(".src.*"))
+
+
+@pytest.mark.parametrize("name", ["softmax", "requantize", "main", "semihost", "fully-connected"])
+def test_model_names_that_collide_with_generated_files_are_refused(name):
+    with pytest.raises(TinylrError, match="collide with the generated file"):
+        codegen.check_name(cnames.identifier(name))
+    codegen.check_name("digits_mlp")  # an ordinary name passes

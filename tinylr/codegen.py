@@ -27,6 +27,22 @@ class ArrayNames:
         return f"{self.prefix}_op{op.index}_{role}"
 
 
+def reserved_names() -> set[str]:
+    """File stems the generated folder or the harness already use: a model may not take them."""
+    stems = {p.name.split(".")[0] for p in (templates.TEMPLATES_DIR / "kernels").rglob("*.j2")}
+    stems |= {p.name.split(".")[0] for p in (templates.TEMPLATES_DIR / "harness").glob("*.j2")}
+    return stems | {"manifest"}
+
+
+def check_name(model: str) -> None:
+    clashes = {model, f"{model}_data"} & reserved_names()
+    if clashes:
+        raise TinylrError(
+            f"model name {model!r} would collide with the generated file {sorted(clashes)[0]}.h; "
+            "choose another name (--name)"
+        )
+
+
 def check_io(graph: ir.Graph) -> None:
     """One input, one output; each int8 (quantized) or float32 (a float boundary, with
     QUANTIZE/DEQUANTIZE inside); and an int8 graph in between."""
@@ -129,6 +145,7 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
     fsutil.remove_stale(out_dir)
     graph = ir.load(tflite_path)
     model = cnames.identifier(model_name)
+    check_name(model)
     prefix = f"tinylr_{model}"
     upper = prefix.upper()
     calls, plan = lower(graph, prefix)
