@@ -21,8 +21,9 @@ def _convert(model, input_shape, seed: int, per_channel: bool = True) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
-    if not per_channel:
+    if not per_channel:  # one scale per weight tensor, for dense and convolution layers alike
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        converter._experimental_disable_per_channel = True
     return converter.convert()
 
 

@@ -36,11 +36,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def conv_multipliers(input_scale: float, filter_scales: np.ndarray, output_scale: float) -> tuple[list[int], list[int]]:
-    """Per-output-channel multipliers and shifts for FULLY_CONNECTED / CONV_2D.
+    """Per-output-channel multipliers and shifts for FULLY_CONNECTED.
 
-    Per-channel weights: the scale product is taken in double. Per-tensor weights: TFLM
-    multiplies the two float32 scales in float32 first, then widens — a different
-    double, sometimes a different multiplier, so we follow it.
+    Per-channel weights: the scale product is taken in double. Per-tensor weights: TFLM's
+    FULLY_CONNECTED multiplies the two float32 scales in float32 first, then widens — a
+    different double, sometimes a different multiplier, so we follow it. (CONV_2D and
+    DEPTHWISE_CONV_2D take the double product in both cases: see ops/_spatial.py.)
     """
     filter_scales = np.asarray(filter_scales, dtype=np.float32)
     if filter_scales.size > 1:
