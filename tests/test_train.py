@@ -53,7 +53,7 @@ def test_model_kwargs_reach_the_model(tmp_path):
 
 @pytest.mark.parametrize("name,kwargs,match", [
     ("no_such_model", {}, "unknown model"),
-    ("digits_mlp", {"rank": 0}, "rank"),
+    ("digits_mlp", {"rank": -1}, "rank"),  # rank 0 is the dense baseline; negative is nonsense
     ("digits_mlp", {"width": 3}, "width"),
 ])
 def test_bad_requests_fail_clearly_and_leave_nothing(tmp_path, name, kwargs, match):
