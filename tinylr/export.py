@@ -4,12 +4,26 @@ Writes to `out_dir`: model.onnx, model_float.tflite, model_int8.tflite (full-int
 per-channel weights) and export.json. Nothing is written until every check has
 passed: the float .tflite matches torch/onnxruntime, the int8 model is int8 end to
 end, and every factored layer is still two FULLY_CONNECTED ops.
+
+Input layout. onnx2tf makes a convolutional model channel-last: a PyTorch input
+(1, C, H, W) becomes (1, H, W, C) in the .tflite (rank 3 inputs such as audio
+features (1, T, F) are kept as they are). The data a user has stays in the source
+layout, so export finds the permutation `perm` with tflite_shape == source_shape[perm],
+transposes the calibration data with it, checks the float .tflite against the source
+model on the transposed data, and records it twice: in export.json
+(`input_permutation`, `source_input_shape`) and in both .tflite files as a metadata
+entry named `tinylr_input_layout` (JSON: {"source_shape": [...], "permutation": [...]}),
+so that `tinylr verify` — given only the model — feeds the int8 model data in its own
+(NHWC) layout. `to_model_layout` applies it; a .tflite without the entry (not written
+by `tinylr export`) takes data in its own layout, i.e. the identity permutation.
 Heavy libraries are imported inside functions so that importing tinylr stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import json
 import re
 import subprocess
 import sys
@@ -64,13 +78,17 @@ def export(source: str | Path, out_dir: str | Path, *, data: str | Path, calibra
     x_cal = read_dataset(data, ("x_train",))["x_train"][:calibration_samples]
     with tempfile.TemporaryDirectory(prefix="tinylr-export-") as tmp:
         onnx_path, reference_fn, expect = _to_onnx(source, Path(tmp))
-        if x_cal[0].size != int(np.prod(expect["input_shape"])):
+        source_shape = tuple(expect["input_shape"])
+        if x_cal[0].size != int(np.prod(source_shape)):
             raise TinylrError(f"{data}: x_train samples have {x_cal[0].size} values but the model input has shape "
-                              f"{expect['input_shape']}; give the data the model was trained on")
+                              f"{source_shape}; give the data the model was trained on")
+        check_source_layout(x_cal, source_shape, f"{data}: x_train")
         seconds = {"onnx": time.perf_counter() - start}
-        saved_model = _onnx2tf(onnx_path, Path(tmp))
+        saved_model = _onnx2tf(onnx_path, Path(tmp), x_cal, source_shape)
         seconds["onnx2tf"] = time.perf_counter() - start - sum(seconds.values())
-        float_bytes, int8_bytes, float_error, tol = _to_tflite(saved_model, x_cal, reference_fn, expect["input_shape"])
+        float_bytes, int8_bytes, float_error, tol, perm = _to_tflite(saved_model, x_cal, reference_fn, source_shape)
+        layout = {"source_shape": list(source_shape), "permutation": perm}
+        float_bytes, int8_bytes = (with_input_layout(b, layout) for b in (float_bytes, int8_bytes))
         seconds["tflite"] = time.perf_counter() - start - sum(seconds.values())
         graph = ir.parse(int8_bytes, source="model_int8.tflite")
         checks = _check_int8(graph, expect)
@@ -80,6 +98,7 @@ def export(source: str | Path, out_dir: str | Path, *, data: str | Path, calibra
     summary = {
         "source": str(source), "model": expect["model"], "ops": graph.opcodes, **checks,
         "input": _io_entry(inp), "output": _io_entry(outp),
+        "source_input_shape": list(source_shape), "input_permutation": perm,
         "float_max_abs_error": float_error, "float_tolerance": tol,
         "calibration_samples": int(len(x_cal)), "onnx_opset": OPSET,
         "sizes": {name: len(blob) for name, blob in blobs.items()},
@@ -159,7 +178,7 @@ def _from_onnx(source: Path, tmp: Path):
     return path, reference, {"model": None, "input_shape": shape, "fully_connected": dense, "factored": []}
 
 
-def _onnx2tf(onnx_path: Path, tmp: Path) -> Path:
+def _onnx2tf(onnx_path: Path, tmp: Path, x_cal: np.ndarray, source_shape: tuple[int, ...]) -> Path:
     """Simplify (onnxsim, child process) then convert with onnx2tf; return the SavedModel dir."""
     simplified = tmp / "simplified.onnx"  # onnx2tf overwrites its input: never hand it model.onnx
     proc = subprocess.run([sys.executable, "-c", _SIMPLIFY, str(onnx_path), str(simplified)],
@@ -170,12 +189,15 @@ def _onnx2tf(onnx_path: Path, tmp: Path) -> Path:
     saved_model = tmp / "saved_model"
     log = CapturedOutput()
     try:
-        with log:
+        with log, _sample_images(x_cal, source_shape):
             import onnx
             import onnx2tf
 
             rank3 = [i.name for i in onnx.load(str(simplified)).graph.input
                      if len(i.type.tensor_type.shape.dim) == 3]
+            # onnx2tf renames ':' to '__' (torch names an input that feeds an op directly
+            # e.g. 'onnx::Unsqueeze_0') before it compares names: give both spellings
+            rank3 += [name.replace(":", "__") for name in rank3 if ":" in name]
             onnx2tf.convert(
                 input_onnx_file_path=str(simplified), output_folder_path=str(saved_model),
                 not_use_onnxsim=True, verbosity="warn",
@@ -191,8 +213,37 @@ def _onnx2tf(onnx_path: Path, tmp: Path) -> Path:
     return saved_model
 
 
+@contextlib.contextmanager
+def _sample_images(x_cal: np.ndarray, source_shape: tuple[int, ...]):
+    """Give onnx2tf our calibration images instead of letting it download its own.
+
+    For a model whose inputs are all images with 3 channels, onnx2tf fetches sample
+    photos from GitHub (no network: the conversion fails; with it, the result depends
+    on a download) and runs them, resized, through both graphs to choose transposes.
+    Our own data, in the channels-last layout it asks for, serves it better.
+    """
+    import onnx2tf.onnx2tf as converter
+
+    def images() -> np.ndarray:
+        if len(source_shape) != 4:
+            raise TinylrError(f"onnx2tf asked for sample images for a model with input shape {source_shape}")
+        perm = [0, *range(2, len(source_shape)), 1]
+        return to_model_layout(x_cal[:20], {"source_shape": list(source_shape), "permutation": perm}).astype(np.float32)
+
+    original = converter.download_test_image_data
+    converter.download_test_image_data = images
+    try:
+        yield
+    finally:
+        converter.download_test_image_data = original
+
+
 def _to_tflite(saved_model: Path, x_cal: np.ndarray, reference_fn, onnx_shape: tuple[int, ...]):
-    """Float and int8 .tflite from the SavedModel; the float one checked against the reference."""
+    """Float and int8 .tflite from the SavedModel; the float one checked against the reference.
+
+    Also returns the input permutation: calibration data, given in the source layout,
+    is transposed into the .tflite's layout for the float check and the int8 ranges.
+    """
     log = CapturedOutput()
     try:
         with log:
@@ -203,18 +254,30 @@ def _to_tflite(saved_model: Path, x_cal: np.ndarray, reference_fn, onnx_shape: t
         raise TinylrError(f"the TFLite converter failed on the SavedModel ({first_line(exc)}); the model needs "
                           f"ops without a TFLite builtin kernel. Converter output:\n{tail(log.text)}") from None
     runner, (in_name, in_shape), out_name = _signature(float_bytes)
-    if in_shape != onnx_shape:  # e.g. NCHW -> NHWC: the data would need the same transpose
-        raise TinylrError(f"onnx2tf changed the input layout from {onnx_shape} to {in_shape}; tinylr handles only "
-                          "models whose input layout survives conversion")
-    samples = x_cal.reshape(len(x_cal), *in_shape)
-    got = np.concatenate([runner(**{in_name: s})[out_name] for s in samples])
-    want = reference_fn(x_cal).reshape(got.shape)
-    error = float(np.max(np.abs(got - want)))
+    candidates = input_permutations(onnx_shape, in_shape)
+    if not candidates:
+        raise TinylrError(f"onnx2tf changed the input shape from {onnx_shape} to {in_shape}, which is neither the "
+                          "source layout nor its channels-last form; tinylr cannot map the data onto it. Export a "
+                          "model whose input is (batch, features), (batch, time, features) or (batch, C, H, W)")
+    want = reference_fn(x_cal)
     tol = FLOAT_TOLERANCE * max(1.0, float(np.max(np.abs(want))))
-    if not error <= tol:
-        raise TinylrError(f"the float .tflite differs from the source model by up to {error:.3g} (tolerance "
-                          f"{tol:.3g}) on calibration samples: onnx2tf converted it wrongly. Check the graph "
-                          "for ops onnx2tf mishandles (layouts, broadcasts) and simplify the model")
+    errors = []
+    # Several candidates only when the shape cannot tell them apart (e.g. C == H == W):
+    # the one under which the float model computes what the source computes is the layout.
+    for perm in candidates:
+        samples = to_model_layout(x_cal, {"source_shape": list(onnx_shape), "permutation": perm})
+        samples = samples.reshape(len(samples), *in_shape)
+        got = np.concatenate([runner(**{in_name: s})[out_name] for s in samples])
+        errors.append(float(np.max(np.abs(got - want.reshape(got.shape)))) if got.size == want.size else np.inf)
+        if errors[-1] <= tol:
+            break
+    else:
+        layouts = " or ".join(str(p) for p in candidates)
+        raise TinylrError(f"the float .tflite differs from the source model by up to {errors[0]:.3g} (tolerance "
+                          f"{tol:.3g}) on calibration samples (input permutation {layouts}): onnx2tf converted it "
+                          "wrongly. Check the graph for ops onnx2tf mishandles (layouts, broadcasts) and simplify "
+                          "the model")
+    error = errors[-1]
 
     def representative():
         for s in samples:
@@ -233,7 +296,7 @@ def _to_tflite(saved_model: Path, x_cal: np.ndarray, reference_fn, onnx_shape: t
     except Exception as exc:
         raise TinylrError(f"int8 quantization failed ({first_line(exc)}); every op must have an int8 TFLite builtin "
                           f"kernel. Converter output:\n{tail(log.text)}") from None
-    return float_bytes, int8_bytes, error, tol
+    return float_bytes, int8_bytes, error, tol, perm
 
 
 def _signature(model_bytes: bytes):
@@ -290,6 +353,104 @@ def _find_pair(graph: ir.Graph, fcs: list, layer: dict) -> tuple[int, int] | Non
                     and graph.tensors[second.inputs[1]].shape == (layer["out_features"], layer["rank"])):
                 return first.index, second.index
     return None
+
+
+# --- input layout: source (PyTorch) order -> the .tflite's own order -------------------------
+
+LAYOUT_METADATA = "tinylr_input_layout"   # name of the .tflite metadata entry export writes
+
+
+def input_permutations(source_shape: tuple[int, ...], tflite_shape: tuple[int, ...]) -> list[list[int]]:
+    """Permutations `perm` with tflite_shape == source_shape[perm] that onnx2tf can have applied.
+
+    onnx2tf moves the channel axis (axis 1) last for inputs of rank 4 and up, and keeps
+    rank 3 inputs as they are (export names them in keep_shape_absolutely_input_names),
+    so that permutation comes first; the other one is only tried when the shape alone
+    cannot tell them apart. The batch axis always stays first.
+    """
+    rank = len(source_shape)
+    identity, channels_last = list(range(rank)), [0, *range(2, rank), 1]
+    order = [channels_last, identity] if rank >= 4 else [identity, channels_last]
+    found: list[list[int]] = []
+    for perm in order:
+        if (perm not in found and len(tflite_shape) == rank
+                and [source_shape[i] for i in perm] == [int(d) for d in tflite_shape]):
+            found.append(perm)
+    return found
+
+
+def to_model_layout(x: np.ndarray, layout: dict) -> np.ndarray:
+    """Samples (one per row, source layout, flat or shaped) -> (N, *tflite input shape[1:])."""
+    x = np.asarray(x)
+    return x.reshape(len(x), *layout["source_shape"][1:]).transpose(layout["permutation"])
+
+
+def check_source_layout(x: np.ndarray, source_shape: tuple[int, ...], where: str) -> None:
+    """Shaped samples must have the source model's per-sample shape (flat rows are taken as they are).
+
+    Catches data already in the .tflite's channels-last layout, which has the right
+    number of values and would silently be transposed a second time.
+    """
+    if x.ndim > 2 and tuple(x.shape[1:]) != tuple(source_shape[1:]):
+        raise TinylrError(f"{where} samples have shape {tuple(x.shape[1:])} but the source model takes "
+                          f"{tuple(source_shape[1:])} (its own layout, e.g. PyTorch's channels first); give the "
+                          "data in the layout the model was trained on, or flattened")
+
+
+def with_input_layout(model: bytes, layout: dict) -> bytes:
+    """The .tflite `model` with a metadata entry LAYOUT_METADATA holding `layout` as JSON.
+
+    Rebuilt through the flatbuffer object API, as the TFLite converter itself does
+    when it sets int8 input/output types.
+    """
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    tree = schema.ModelT.InitFromPackedBuf(model, 0)
+    tree.buffers = list(tree.buffers or [])
+    tree.metadata = [m for m in (tree.metadata or []) if _text(m.name) != LAYOUT_METADATA]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(layout).encode(), dtype=np.uint8)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = LAYOUT_METADATA, len(tree.buffers)
+    tree.buffers.append(buffer)
+    tree.metadata.append(entry)
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(tree.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def input_layout(model: bytes, input_shape: tuple[int, ...], source: str) -> dict:
+    """The layout recorded by `with_input_layout`, checked against the model's input shape.
+
+    A model without the entry (not written by `tinylr export`) takes its data in its
+    own layout: the identity permutation.
+    """
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    identity = {"source_shape": list(input_shape), "permutation": list(range(len(input_shape)))}
+    fix = "re-export the model with `tinylr export`"
+    try:
+        root = schema.Model.GetRootAs(model, 0)
+        raw = None
+        for i in range(root.MetadataLength()):
+            entry = root.Metadata(i)
+            if _text(entry.Name()) == LAYOUT_METADATA:
+                raw = root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+        if raw is None:
+            return identity
+        layout = json.loads(raw)
+        shape, perm = [int(d) for d in layout["source_shape"]], [int(p) for p in layout["permutation"]]
+    except Exception as exc:  # corrupt flatbuffer or entry
+        raise TinylrError(f"{source}: unreadable {LAYOUT_METADATA!r} metadata ({type(exc).__name__}: {exc}); {fix}") from None
+    if sorted(perm) != list(range(len(shape))) or perm[:1] != [0] or [shape[p] for p in perm] != list(input_shape):
+        raise TinylrError(f"{source}: {LAYOUT_METADATA!r} metadata (source shape {shape}, permutation {perm}) does "
+                          f"not fit the model input {tuple(input_shape)}; {fix}")
+    return {"source_shape": shape, "permutation": perm}
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
 
 
 def _io_entry(t: ir.Tensor) -> dict:
