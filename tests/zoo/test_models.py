@@ -9,10 +9,11 @@ models on this interpreter 24,272 / 103,680 / 55,984 / 3,984 bytes.
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from tinylr import ir, reference, zoo
+from tinylr import build, codegen, hostcheck, ir, reference, zoo
 from tinylr.layers import LowRankConv2d, LowRankLinear
+from tinylr.targets import load_target
+from tinylr.zoo.checkpoint import random_checkpoint
 from tinylr.zoo.stats import count
 
 MLPERF = {  # name: (params, MACs, TFLM arena bytes of the official int8 model)
@@ -94,33 +95,6 @@ def test_autoencoder_trained_the_reference_way_detects_anomalies():
 # ---------------------------------------------------------------- export + verify, real tools
 
 
-def _random_checkpoint(name: str, folder, n_train=200, n_test=40, **kwargs):
-    """Seeded random weights, batch-norm statistics measured on the training data, as `tinylr train` saves them.
-
-    Weights do not change the graph, the sizes or the arena; measured batch-norm
-    statistics keep activations in a realistic range for calibration.
-    """
-    from tinylr.train import CHECKPOINT_FORMAT
-
-    entry = zoo.get(name)
-    split = entry.load_data()
-    torch.manual_seed(0)
-    model = entry.build(**kwargs)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.momentum = None  # cumulative average over the batches below
-    model.train()
-    with torch.no_grad():
-        for batch in torch.from_numpy(split.x_train[:n_train]).split(50):
-            model(batch)
-    torch.save({"format": CHECKPOINT_FORMAT, "model": name, "model_kwargs": kwargs,
-                "input_shape": list(entry.input_shape), "state_dict": model.eval().state_dict()},
-               folder / "checkpoint.pt")
-    np.savez(folder / "dataset.npz", x_train=split.x_train[:n_train], y_train=split.y_train[:n_train],
-             x_test=split.x_test[:n_test], y_test=split.y_test[:n_test])
-    return folder / "checkpoint.pt", folder / "dataset.npz"
-
-
 def _tflite_layout(x: np.ndarray) -> np.ndarray:
     """Source samples in the layout the .tflite takes: channels last for images, unchanged otherwise."""
     return np.moveaxis(x, 1, -1) if x.ndim == 4 else x
@@ -139,7 +113,7 @@ def test_exports_to_int8_and_verifies_on_tflm(name, tmp_path):
         checkpoint, dataset = tmp_path / "checkpoint.pt", tmp_path / "dataset.npz"
     else:
         trained = None
-        checkpoint, dataset = _random_checkpoint(name, tmp_path)
+        checkpoint, dataset = random_checkpoint(name, tmp_path)
     exported = export(checkpoint, tmp_path, data=dataset)
     assert exported["ops"] == EXPECTED_OPS[name]
     assert exported["float_max_abs_error"] <= exported["float_tolerance"]
@@ -172,12 +146,23 @@ def test_exports_to_int8_and_verifies_on_tflm(name, tmp_path):
         assert trained["test_accuracy"] >= 0.6
         assert abs(verified["int8_accuracy"] - verified["float_accuracy"]) <= 0.03
 
+    # the generated C: bit-exact with TFLM on 100 random inputs, on the host (ASan + UBSan)
+    # and cross-compiled for the Cortex-M4; its arena smaller than TFLM's
+    manifest = codegen.generate(tmp_path / "model_int8.tflite", tmp_path / "src", name)
+    rng = np.random.default_rng(0)
+    random_inputs = rng.integers(-128, 128, size=(100, manifest["input_count"]), dtype=np.int8)
+    expected = reference.run(tmp_path / "model_int8.tflite", random_inputs)
+    assert hostcheck.compare(expected, hostcheck.run_host(tmp_path / "src", random_inputs))["bit_exact"]
+    firmware = build.build_firmware(load_target("nrf52840"), tmp_path / "src", random_inputs[:2], tmp_path / "fw")
+    assert firmware.flash_bytes > manifest["const_bytes"]
+    assert manifest["arena_bytes"] < verified["tflm_arena_bytes"]
+
 
 @pytest.mark.slow
 def test_factored_convs_stay_two_conv_ops(tmp_path):
     from tinylr.export import export
 
-    checkpoint, dataset = _random_checkpoint("kws_dscnn", tmp_path, rank=8)
+    checkpoint, dataset = random_checkpoint("kws_dscnn", tmp_path, rank=8)
     exported = export(checkpoint, tmp_path, data=dataset)
     assert exported["ops"] == ["RESHAPE", "CONV_2D", *["DEPTHWISE_CONV_2D", "CONV_2D", "CONV_2D"] * 4,
                                "AVERAGE_POOL_2D", "FULLY_CONNECTED"]
