@@ -25,7 +25,7 @@ test-fast: setup
 
 # Dense vs factored digits model through every stage; writes docs/benchmarks.md.
 bench: setup
-	$(PY) -m tinylr.bench --target $(TARGET)
+	$(PY) -m tinylr.bench
 
 clean:
 	rm -rf build

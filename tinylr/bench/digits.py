@@ -1,36 +1,14 @@
-"""`make bench`: the default model at several ranks and dense, side by side in one run,
-through every stage; writes docs/benchmarks.md with the machine and the date.
-
-Numbers are measured, never asserted: the instruction counts are exact (QEMU plugin),
-sizes come from the ELF, TFLM's arena from its own interpreter. Wall times are for
-orientation only (a shared machine drifts), so comparisons are given as ratios.
-"""
+"""The default model at several ranks and dense, side by side, through every stage."""
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import os
-import platform
 import time
 from pathlib import Path
 
-from . import fsutil, pipeline, report
-from .targets import load_target
+from .. import fsutil, pipeline
+from ..targets import load_target
 
 RANKS = (0, 4, 8, 16, 32)  # 0 = the dense baseline
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def run(target_name: str, out_root: Path, ranks=RANKS) -> list[dict]:
@@ -47,13 +25,16 @@ def run(target_name: str, out_root: Path, ranks=RANKS) -> list[dict]:
     return rows
 
 
+def section(out_root: Path, target_name: str = "nrf52840") -> str:
+    return markdown(run(target_name, out_root / "digits"), target_name)
+
+
 def markdown(rows: list[dict], target_name: str) -> str:
     dense = next((r for r in rows if r["rank"] == 0), rows[0])
     lines = [
-        "# Benchmarks",
+        "## Factored vs dense, every stage (digits)",
         "",
-        f"Written by `make bench` on {datetime.date.today().isoformat()}; machine: {machine()}.",
-        f"Target: {target_name} (emulated: QEMU mps2-an386 Cortex-M4 with the tinylr plugin). Model: `digits_mlp`",
+        f"Target: {target_name} (emulated in QEMU with the tinylr plugin). Model: `digits_mlp`",
         "(64 -> hidden 128 -> 10 on scikit-learn digits; the hidden layer factored at the given rank, or dense).",
         "Every row ran train -> export -> verify -> generate -> build -> emulate -> report in this run.",
         "",
@@ -78,20 +59,3 @@ def markdown(rows: list[dict], target_name: str) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--target", default="nrf52840")
-    p.add_argument("--out", type=Path, default=Path("build/bench"))
-    p.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))
-    args = p.parse_args(argv)
-    rows = run(args.target, args.out)
-    fsutil.write_text(args.doc, markdown(rows, args.target))
-    print(report.budget_table(rows[-1]))
-    print(f"wrote {args.doc}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
