@@ -86,7 +86,7 @@ def lower(op: Operator, graph: Graph, names) -> KernelCall:
         ConstArray(names.array(op, "bias_folded"), "int32_t", tuple(int(v) for v in folded),
                    "bias + input_offset * filter sums (interior pixels)"),
         ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)"),
-        ConstArray(names.array(op, "shift"), "int32_t", tuple(shifts), "requantization exponents"),
+        ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)"),
     )
     params = (
         ("batches", str(x.shape[0])),

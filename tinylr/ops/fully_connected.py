@@ -78,7 +78,7 @@ def lower(op: Operator, graph: Graph, names):
         ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in folded),
                    f"bias + input_offset * row sums of the weights ({bias.name if bias is not None else 'no bias'})"),
         ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)"),
-        ConstArray(names.array(op, "shift"), "int32_t", tuple(shifts), "requantization exponents"),
+        ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)"),
     )
     params = (
         ("batches", str(out.size // output_depth)),
