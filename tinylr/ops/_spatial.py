@@ -83,6 +83,11 @@ def windows(op: Operator, in_hw: tuple[int, int], filter_hw: tuple[int, int], *,
             window(o["padding"], in_hw[1], filter_hw[1], o["stride_w"], dw))
 
 
+def has_border(w: Window) -> bool:
+    """Whether some output position's window reaches outside the input on this axis."""
+    return not (w.interior_lo == 0 and w.interior_hi == w.out_size)
+
+
 def window_params(wy: Window, wx: Window) -> list[tuple[str, str]]:
     return [
         ("stride_h", str(wy.stride)), ("stride_w", str(wx.stride)),

@@ -78,15 +78,17 @@ def lower(op: Operator, graph: Graph, names) -> KernelCall:
     folded = raw_bias + input_offset * w.data.astype(np.int64).reshape(-1, out_c).sum(axis=0)
     if not _spatial.fits_int32(folded):
         raise TinylrError("DEPTHWISE_CONV_2D bias with the input offset folded in overflows int32; the model's scales are unusable")
-    arrays = (
-        ConstArray(names.array(op, "weights"), "int8_t", tuple(int(v) for v in w.data.ravel()), f"{w.name} {list(w.shape)}"),
-        ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in raw_bias),
-                   bias.name if bias is not None else "no bias: zeros"),
-        ConstArray(names.array(op, "bias_folded"), "int32_t", tuple(int(v) for v in folded),
-                   "bias + input_offset * filter sums (interior pixels)"),
-        ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)"),
-        ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)"),
-    )
+    weights = ConstArray(names.array(op, "weights"), "int8_t", tuple(int(v) for v in w.data.ravel()),
+                         f"{w.name} {list(w.shape)}")
+    folded_bias = ConstArray(names.array(op, "bias_folded"), "int32_t", tuple(int(v) for v in folded),
+                             "bias + input_offset * filter sums (interior pixels)")
+    multiplier = ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)")
+    shift = ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)")
+    # the raw bias serves only output pixels whose window reaches into the padding
+    border = _spatial.has_border(wy) or _spatial.has_border(wx)
+    raw = ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in raw_bias),
+                     bias.name if bias is not None else "no bias: zeros") if border else None
+    arrays = tuple(a for a in (weights, raw, folded_bias, multiplier, shift) if a is not None)
     params = (
         ("batches", str(x.shape[0])),
         ("input_height", str(x.shape[1])), ("input_width", str(x.shape[2])), ("input_depth", str(x.shape[3])),
@@ -97,8 +99,8 @@ def lower(op: Operator, graph: Graph, names) -> KernelCall:
         ("input_offset", str(input_offset)),
         ("output_offset", str(out.zero_point)),
         ("activation_min", str(act_min)), ("activation_max", str(act_max)),
-        ("weights", arrays[0].name), ("bias", arrays[1].name), ("bias_folded", arrays[2].name),
-        ("multiplier", arrays[3].name), ("shift", arrays[4].name),
+        ("weights", weights.name), ("bias", raw.name if raw else "NULL"), ("bias_folded", folded_bias.name),
+        ("multiplier", multiplier.name), ("shift", shift.name),
     )
     return KernelCall(
         kernel=KERNEL, function="tinylr_depthwise_conv_2d", params_type="tinylr_depthwise_conv_2d_params",
