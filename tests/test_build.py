@@ -80,3 +80,52 @@ def test_missing_cross_compiler_names_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(TinylrError, match="apt-get install .*gcc-arm-none-eabi"):
         build.build_firmware(load_target("nrf52840"), toy_model(tmp_path / "src"), VECTORS, tmp_path / "out")
+
+
+def test_placed_board_gets_a_copy_linked_where_qemu_has_memory(tmp_path):
+    target = load_target("stm32f746")
+    result = build.build_firmware(target, toy_model(tmp_path / "src"), VECTORS, tmp_path / "out")
+    assert result.emu_elf == build.emulator_elf_path(result.elf) and result.emu_elf.is_file()
+
+    def layout(path):
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            return ({s.name: (s["sh_addr"], s["sh_size"]) for s in elf.iter_sections() if s["sh_flags"] & 0x2},
+                    elf.get_section_by_name(".symtab").get_symbol_by_name("_estack")[0]["st_value"])
+
+    (real, real_top), (emu, emu_top) = layout(result.elf), layout(result.emu_elf)
+    assert real[".isr_vector"][0] == target.app_flash.origin == 0x0804_0000  # the board's own addresses
+    assert emu[".isr_vector"][0] == target.emulated_app_flash.origin == 0x0004_0000
+    assert {k: v[1] for k, v in real.items()} == {k: v[1] for k, v in emu.items()}  # the same bytes
+    assert (real_top, emu_top) == (target.app_ram.end, target.emulated_app_ram.end)
+    info = json.loads((tmp_path / "out" / "build.json").read_text())
+    assert info["emu_elf"] == str(result.emu_elf) and info["invoke"] == "toy_invoke"
+    assert (tmp_path / "out" / "firmware" / "linker.emu.ld").is_file()
+    # an unplaced board gets no copy, and a rebuild removes a stale one
+    nrf = build.build_firmware(load_target("nrf52840"), tmp_path / "src", VECTORS, tmp_path / "out")
+    assert nrf.emu_elf is None and not build.emulator_elf_path(nrf.elf).exists()
+
+
+def test_map_file_names_the_owner_of_every_byte(tmp_path):
+    from tinylr.report import memory_by_owner
+
+    result = build.build_firmware(load_target("nrf52840"), toy_model(tmp_path / "src", 4096), VECTORS, tmp_path / "out")
+    flash, ram = memory_by_owner(result.map_file, result.sections)
+    assert sum(flash.values()) == result.flash_bytes and sum(ram.values()) == result.static_ram_bytes
+    assert flash["model weights and parameters"] >= 4096
+    assert flash["test inputs (harness only)"] == VECTORS.size
+    assert flash["libc, libgcc"] > 0 and flash["model code (kernels, invoke)"] > 0
+    assert flash["harness (startup, semihosting, main)"] > 0
+
+
+def test_v6m_board_gets_only_v6m_instructions(tmp_path):
+    from tinylr.emulate.timing import Program
+
+    target = load_target("rp2040")
+    result = build.build_firmware(target, toy_model(tmp_path / "src"), VECTORS, tmp_path / "out")
+    program = Program.read(result.elf)
+    wide = {i.name for i in program.instructions.values() if i.size == 4}
+    assert wide <= {"BL", "MRS", "MSR", "DMB", "DSB", "ISB"}, wide  # ARMv6-M's only 32-bit instructions
+    assert not any(i.name == "IT" for i in program.instructions.values())
+    startup = (tmp_path / "out" / "firmware" / "harness" / "startup.c").read_text()
+    assert "SCB_CCR |= (1u << 3)" in startup and "SCB_CPACR" not in startup.split("void Reset_Handler(void)\n{")[1]

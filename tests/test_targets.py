@@ -65,3 +65,68 @@ def test_a_new_board_is_just_a_folder(tmp_path):
     toml.write_text(toml.read_text().replace('name = "nrf52840"', 'name = "myboard"').replace("64_000_000", "48_000_000"))
     assert "myboard" in targets.known_targets(root)
     assert targets.load_target("myboard", root).clock_hz == 48_000_000
+
+
+def test_every_board_has_its_datasheet_numbers():
+    expect = {  # core, MHz, flash KB, RAM KB, FPU, DSP
+        "nrf5340_app": ("cortex-m33", 128, 1024, 512, True, True),
+        "stm32f746": ("cortex-m7", 216, 1024, 320, True, True),
+        "stm32l4r5": ("cortex-m4", 120, 2048, 640, True, True),
+        "rp2040": ("cortex-m0plus", 125, 2048, 264, False, False),
+        "nrf52840": ("cortex-m4", 64, 1024, 256, True, True),
+    }
+    for name, (core, mhz, flash_kb, ram_kb, fpu, dsp) in expect.items():
+        t = targets.load_target(name)
+        assert (t.core, t.clock_hz, t.flash.size, t.ram.size) == (core, mhz * 10**6, flash_kb << 10, ram_kb << 10), name
+        assert (t.fpu is not None, t.dsp) == (fpu, dsp), name
+        assert t.reservations and t.flash_timing.source and t.core_table
+        assert f"-mcpu={core}" in t.cflags
+    assert targets.load_target("stm32f746").flash_timing.wait_states == 7
+    assert targets.load_target("rp2040").flash.origin == 0x1000_0000 and targets.load_target("rp2040").arch == "armv6-m"
+
+
+def test_reservations_at_the_end_shrink_without_moving_the_image():
+    t = targets.load_target("nrf5340_app")
+    end = [r for r in t.reservations if r.position == "end"]
+    start = sum(r.flash_bytes for r in t.reservations if r.position == "start")
+    assert end and t.app_flash.origin == t.flash.origin + start
+    assert t.app_flash.end == t.flash.end - sum(r.flash_bytes for r in end)
+    bigger = t.with_reservations({end[0].name: (0x1000, 0)})  # keeps its position
+    assert bigger.app_flash.origin == t.app_flash.origin and bigger.app_flash.end == t.flash.end - 0x1000
+
+
+def test_placed_boards_keep_alignment_and_fit_their_machine():
+    placed = [targets.load_target(n) for n in targets.known_targets() if targets.load_target(n).is_placed]
+    assert {t.name for t in placed} >= {"nrf5340_app", "stm32f746", "stm32l4r5", "rp2040"}
+    for t in placed:
+        assert t.flash_shift % targets.PLACEMENT_ALIGN == 0 and t.ram_shift % targets.PLACEMENT_ALIGN == 0
+        assert t.emulated_app_flash.size == t.app_flash.size and t.emulated_app_ram.size == t.app_ram.size
+        assert any(m.contains(t.emulated_app_flash) for m in t.placement.memory)
+        assert any(m.contains(t.emulated_app_ram) for m in t.placement.memory)
+    nrf = targets.load_target("nrf52840")
+    assert not nrf.is_placed and nrf.emulated_app_flash == nrf.app_flash
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda s: s.replace("flash_at = 0x0000_0000", "flash_at = 0x0000_8000"), "not a multiple of 0x10000"),
+    (lambda s: s.replace("flash_at = 0x0000_0000", "flash_at = 0x0100_0000"), r"placed at 0x01000000-.* not inside the memory"),
+    (lambda s: s.replace('core_table = "cortex-m7"', 'core_table = "cortex-m99"'), "cores/cortex-m99.toml does not exist"),
+    (lambda s: s.replace("wait_states = 7", 'wait_states = "slow"'), r"timing/flash/wait_states: 'slow' is not of type"),
+    (lambda s: s.replace('arch = "armv7e-m"', 'arch = "armv9"'), r"cpu/arch: 'armv9' is not one of"),
+])
+def test_bad_board_data_names_the_field(tmp_path, edit, message):
+    root = tmp_path / "targets"
+    shutil.copytree(targets.TARGETS_DIR, root)
+    board = root / "stm32f746" / "board.toml"
+    board.write_text(edit(board.read_text()))
+    with pytest.raises(TinylrError, match=message):
+        targets.load_target("stm32f746", root)
+
+
+def test_reset_vector_inside_the_image_is_refused(tmp_path):
+    root = tmp_path / "targets"
+    shutil.copytree(targets.TARGETS_DIR, root)
+    board = root / "nrf5340_app" / "board.toml"
+    board.write_text(board.read_text().replace("reset_vector_at = 0x1000_0000", "reset_vector_at = 0x1004_0000"))
+    with pytest.raises(TinylrError, match="reads its reset vector at 0x10040000, inside the application image"):
+        targets.load_target("nrf5340_app", root)

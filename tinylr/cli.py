@@ -61,14 +61,29 @@ def cmd_build(args):
 
 def cmd_emulate(args):
     from . import pipeline
-    summary = pipeline.emulate_stage(_target(args), args.elf, args.reference, args.out)
-    _print({k: summary[k] for k in ("bit_exact", "samples", "window_instructions", "peak_stack_bytes", "violation_count")})
+    summary = pipeline.emulate_stage(_target(args), args.elf, args.reference, args.out, emulator=args.emulator)
+    _print({k: summary[k] for k in ("bit_exact", "samples", "window_instructions", "window_cycles", "peak_stack_bytes",
+                                    "violation_count") if k in summary})
+    if (summary.get("profile") or {}).get("layers"):
+        from .emulate import profile
+        print(profile.markdown_table(summary["profile"]))
 
 
 def cmd_report(args):
     from . import report
+    if args.all_targets:
+        rows = report.all_targets(args.folder, args.out, emulator=args.emulator, log=lambda m: print(m, flush=True))
+        print()
+        print(report.all_targets_table(rows))
+        print(f"\nreports: {Path(args.out) / '<board>' / rows[0]['model'] / 'report.md'}; table: {Path(args.out) / 'all_targets.md'}")
+        unfit = [r["target"] for r in rows if not r["fits"]]
+        if unfit:
+            from .errors import OverBudgetError
+            raise OverBudgetError(f"the model does not fit {', '.join(unfit)} (reasons in the table above)")
+        return
     r = report.make_report(args.folder, _target(args))
     print(report.budget_table(r))
+    print(f"verdict: {r['verdict']}; ~{r['latency_ms_estimate']} ms per inference ({r['cycles_model']})")
     report.enforce_budget(r)
 
 
@@ -88,10 +103,21 @@ def cmd_deploy(args):
 
 
 def cmd_targets(args):
+    rows = [("board", "core", "clock", "flash free/total", "RAM free/total", "reserved", "QEMU")]
     for name in known_targets():
         t = load_target(name)
-        print(f"{name:12s} {t.core:11s} {t.clock_hz / 1e6:6.0f} MHz  flash {t.app_flash.size // 1024:5d}/{t.flash.size // 1024} KB  "
-              f"RAM {t.app_ram.size // 1024:4d}/{t.ram.size // 1024} KB free  {t.description}")
+        size = lambda n: f"{n // 1024}K" if n % 1024 == 0 else f"{n}B"  # noqa: E731
+        reserved = ", ".join(f"{r.name} {size(r.flash_bytes)}/{size(r.ram_bytes)}" for r in t.reservations) or "-"
+        emulator = f"{t.qemu_machine} ({t.qemu_cpu}{', placed' if t.is_placed else ''})"
+        rows.append((name, t.core + ("F" if t.fpu else ""), f"{t.clock_hz / 1e6:.0f} MHz",
+                     f"{t.app_flash.size // 1024}/{t.flash.size // 1024} KB", f"{t.app_ram.size // 1024}/{t.ram.size // 1024} KB",
+                     reserved, emulator))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if args.verbose:
+        for name in known_targets():
+            print(f"\n{name}: {load_target(name).description}")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -140,15 +166,21 @@ def parser() -> argparse.ArgumentParser:
     target_args(s)
     s.set_defaults(func=cmd_build)
 
-    s = sub.add_parser("emulate", help="run the firmware in QEMU; count instructions; check outputs")
+    s = sub.add_parser("emulate", help="run the firmware in QEMU; count instructions; profile layers; check outputs")
     s.add_argument("elf", type=Path)
     s.add_argument("--reference", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--emulator", choices=("qemu", "renode"), default="qemu",
+                   help="qemu (default) or renode (needs `renode` on PATH and a platform in the board file)")
     target_args(s)
     s.set_defaults(func=cmd_emulate)
 
-    s = sub.add_parser("report", help="budget report from a model's build folder")
-    s.add_argument("folder", type=Path)
+    s = sub.add_parser("report", help="budget report from a model's build folder (or one model on every board)")
+    s.add_argument("folder", help="the model's build folder; with --all-targets also a zoo model name")
+    s.add_argument("--all-targets", action="store_true",
+                   help="build, emulate and report the model on every board into OUT/<board>/<model>/, then one table")
+    s.add_argument("--out", default="build", help="with --all-targets: where the boards' folders go")
+    s.add_argument("--emulator", choices=("qemu", "renode"), default="qemu")
     target_args(s)
     s.set_defaults(func=cmd_report)
 
@@ -160,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_deploy)
 
     s = sub.add_parser("targets", help="list the boards and their budgets")
+    s.add_argument("--verbose", "-v", action="store_true", help="also print each board's description")
     s.set_defaults(func=cmd_targets)
 
     for name in COMMAND_MODULES:

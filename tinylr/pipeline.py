@@ -53,12 +53,23 @@ def build_stage(target: Target, src_dir: Path, reference: Path, out_dir: Path, c
     return build.build_firmware(target, src_dir, vectors, out_dir).to_json()
 
 
-def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path) -> dict:
-    from .emulate import emulate  # imported here: only this stage needs QEMU
+def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path, emulator: str = "qemu") -> dict:
+    """Run the firmware in the emulator, check its outputs against the reference, and
+    write emulate.json with the per-layer profile (profile.md, profile.png)."""
+    from .emulate import emulate, profile  # imported here: only this stage needs QEMU
 
-    out_path = Path(out_dir) / "emulate.json"
-    fsutil.remove_stale(out_path)
-    result = emulate(Path(elf), target)
+    out_dir = Path(out_dir)
+    out_path = out_dir / "emulate.json"
+    fsutil.remove_stale(out_path, out_dir / "profile.md", out_dir / "profile.png")
+    build_info = Path(elf).parent / "build.json"
+    ops = fsutil.read_json(build_info).get("ops") if build_info.is_file() else None
+    if emulator == "renode":
+        from .emulate import renode
+        result = renode.emulate(Path(elf), target, work_dir=out_dir / "renode")
+    elif emulator == "qemu":
+        result = emulate(Path(elf), target, ops=ops)
+    else:
+        raise TinylrError(f"unknown emulator {emulator!r}; use qemu or renode")
     ref = load_reference(reference)
     n = len(result.outputs)
     if n == 0 or n > len(ref["outputs"]):
@@ -66,13 +77,18 @@ def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path) -> 
     expected = ref["outputs"][:n].reshape(n, -1)
     actual = np.frombuffer(b"".join(result.outputs), dtype=expected.dtype).reshape(n, -1)
     check = hostcheck.compare(expected, actual)
-    summary = {**result.to_json(), **check}
-    fsutil.write_json(out_path, summary)
+    summary = {**result.to_json(), **check, "target": target.name, "emulator": emulator}
     if not check["bit_exact"]:
+        fsutil.write_json(out_path, summary)
         raise TinylrError(
             f"emulated firmware differs from TFLite Micro on {check['mismatched_samples']} of {n} samples; "
             "this is a tinylr bug, please report it"
         )
+    if result.profile and result.profile.get("layers"):
+        title = f"{fsutil.read_json(build_info).get('model', 'model') if build_info.is_file() else 'model'} on {target.name}"
+        fsutil.write_text(out_dir / "profile.md", f"# Per-layer profile: {title}\n\n{profile.markdown_table(result.profile)}\n")
+        profile.render_png(result.profile, out_dir / "profile.png", f"{title}: one inference, per layer")
+    fsutil.write_json(out_path, summary)
     return summary
 
 

@@ -19,6 +19,11 @@ from .errors import TinylrError
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
 
 
+# Placing an image elsewhere on the emulator keeps every alignment up to this size, so
+# the code executes the same instructions (memcpy/memset paths depend on alignment).
+PLACEMENT_ALIGN = 0x1_0000
+
+
 @dataclass(frozen=True)
 class Region:
     origin: int
@@ -28,12 +33,44 @@ class Region:
     def end(self) -> int:
         return self.origin + self.size
 
+    def shifted(self, delta: int) -> Region:
+        return Region(self.origin + delta, self.size)
+
+    def contains(self, other: Region) -> bool:
+        return self.origin <= other.origin and other.end <= self.end
+
 
 @dataclass(frozen=True)
 class Reservation:
     name: str
     flash_bytes: int
     ram_bytes: int
+    note: str = ""
+    position: str = "start"  # taken from the "start" or the "end" of each memory
+
+
+@dataclass(frozen=True)
+class FlashTiming:
+    """How slow flash reads are (targets/schema.json, timing.flash): a read whose line no
+    cache or buffer holds costs `wait_states` extra cycles."""
+
+    wait_states: int
+    line_bytes: int
+    icache_bytes: int
+    dcache_bytes: int
+    unified: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class QemuPlacement:
+    """Where the board's memories sit on the QEMU machine (equal to the board's own
+    addresses unless the machine has no memory there); see docs/adding-a-board.md."""
+
+    flash_at: int
+    ram_at: int
+    reset_vector_at: int
+    memory: tuple[Region, ...]
     note: str = ""
 
 
@@ -57,6 +94,10 @@ class Target:
     qemu_machine: str
     qemu_cpu: str
     qemu_extra_args: tuple[str, ...] = field(default=())
+    core_table: str = ""
+    flash_timing: FlashTiming | None = None
+    placement: QemuPlacement | None = None
+    renode_platform: str | None = None
 
     @property
     def reserved_flash(self) -> int:
@@ -66,14 +107,43 @@ class Target:
     def reserved_ram(self) -> int:
         return sum(r.ram_bytes for r in self.reservations)
 
+    def _reserved_at_start(self, kind: str) -> int:
+        return sum(getattr(r, f"{kind}_bytes") for r in self.reservations if r.position == "start")
+
     @property
     def app_flash(self) -> Region:
-        """Flash left to the application: reservations sit at the start of flash."""
-        return Region(self.flash.origin + self.reserved_flash, self.flash.size - self.reserved_flash)
+        """Flash left to the application, between the reservations at its start and end."""
+        return Region(self.flash.origin + self._reserved_at_start("flash"), self.flash.size - self.reserved_flash)
 
     @property
     def app_ram(self) -> Region:
-        return Region(self.ram.origin + self.reserved_ram, self.ram.size - self.reserved_ram)
+        return Region(self.ram.origin + self._reserved_at_start("ram"), self.ram.size - self.reserved_ram)
+
+    @property
+    def flash_shift(self) -> int:
+        """How far the emulator's image sits from the board's flash addresses (0: same)."""
+        return self.placement.flash_at - self.flash.origin if self.placement else 0
+
+    @property
+    def ram_shift(self) -> int:
+        return self.placement.ram_at - self.ram.origin if self.placement else 0
+
+    @property
+    def is_placed(self) -> bool:
+        """True when QEMU runs a copy linked at other addresses than the board's."""
+        return self.flash_shift != 0 or self.ram_shift != 0
+
+    @property
+    def emulated_app_flash(self) -> Region:
+        return self.app_flash.shifted(self.flash_shift)
+
+    @property
+    def emulated_app_ram(self) -> Region:
+        return self.app_ram.shifted(self.ram_shift)
+
+    @property
+    def reset_vector_at(self) -> int:
+        return self.placement.reset_vector_at if self.placement else 0
 
     @property
     def linker_template(self) -> Path:
@@ -83,8 +153,9 @@ class Target:
         """Replace or add reservations, e.g. {"radio_stack": (156 * 1024, 23 * 1024)}."""
         by_name = {r.name: r for r in self.reservations}
         for name, (flash_bytes, ram_bytes) in overrides.items():
-            note = by_name[name].note if name in by_name else "set on the command line"
-            by_name[name] = Reservation(name, flash_bytes, ram_bytes, note)
+            old = by_name.get(name)
+            note = old.note if old else "set on the command line"
+            by_name[name] = Reservation(name, flash_bytes, ram_bytes, note, old.position if old else "start")
         target = replace(self, reservations=tuple(by_name.values()))
         target.check_reservations()
         return target
@@ -95,6 +166,31 @@ class Target:
                 f"target {self.name}: reservations take {self.reserved_flash} B of "
                 f"{self.flash.size} B flash and {self.reserved_ram} B of {self.ram.size} B RAM, "
                 "leaving nothing for the application; lower them (--reserve NAME=FLASH,RAM)"
+            )
+
+    def check_placement(self, path: Path | str = "board.toml") -> None:
+        """The emulator's copy must keep alignments and fit the QEMU machine's memory."""
+        if self.placement is None:
+            return
+        for what, shift in (("flash_at", self.flash_shift), ("ram_at", self.ram_shift)):
+            if shift % PLACEMENT_ALIGN:
+                raise TinylrError(
+                    f"{path}: emulator.qemu.{what} moves the image by 0x{shift % (1 << 32):X}, not a multiple of "
+                    f"0x{PLACEMENT_ALIGN:X}; alignments (and so the instructions executed) would change; pick an address that is"
+                )
+        for what, region in (("flash", self.flash.shifted(self.flash_shift)), ("RAM", self.ram.shifted(self.ram_shift))):
+            if not any(m.contains(region) for m in self.placement.memory):
+                raise TinylrError(
+                    f"{path}: the board's {what} placed at 0x{region.origin:08X}-0x{region.end - 1:08X} is not inside the "
+                    f"memory of QEMU's {self.qemu_machine} (emulator.qemu.memory); set emulator.qemu.flash_at/ram_at "
+                    "to where that machine has RAM (`info mtree` in its monitor lists it)"
+                )
+        image = self.emulated_app_flash
+        if image.origin < self.reset_vector_at + 8 <= image.end or (
+                image.origin <= self.reset_vector_at < image.end and self.reset_vector_at != image.origin):
+            raise TinylrError(
+                f"{path}: the core reads its reset vector at 0x{self.reset_vector_at:08X}, inside the application image "
+                f"at 0x{image.origin:08X}; the image must start exactly there or leave those 8 bytes to a reservation"
             )
 
 
@@ -125,32 +221,54 @@ def load_target(name: str, root: Path = TARGETS_DIR) -> Target:
         raise TinylrError(f"{path}: {where}: {exc.message} (see targets/schema.json)") from exc
     if data["name"] != name:
         raise TinylrError(f"{path}: name = {data['name']!r} but the folder is {name!r}; make them equal")
-    cpu, qemu = data["cpu"], data["emulator"]["qemu"]
+    cpu, qemu, timing = data["cpu"], data["emulator"]["qemu"], data["timing"]
+    table = Path(root) / "cores" / f"{timing['core_table']}.toml"
+    if not table.is_file():
+        raise TinylrError(
+            f"{path}: timing.core_table = {timing['core_table']!r} but {table} does not exist; "
+            f"use one of {', '.join(sorted(p.stem for p in table.parent.glob('*.toml'))) or 'none'} or add the core's table"
+        )
+    flash, ram = Region(**_region(data["memory"]["flash"])), Region(**_region(data["memory"]["ram"]))
     target = Target(
         name=name,
         description=data["description"],
         directory=path.parent,
         core=cpu["core"],
         arch=cpu["arch"],
-        fpu=cpu["fpu"],
+        fpu=None if cpu["fpu"] == "none" else cpu["fpu"],
         dsp=cpu.get("dsp", False),
         clock_hz=cpu["clock_hz"],
         cflags=tuple(cpu["cflags"]),
-        flash=Region(**data["memory"]["flash"]),
-        ram=Region(**data["memory"]["ram"]),
+        flash=flash,
+        ram=ram,
         reservations=tuple(
-            Reservation(n, r["flash_bytes"], r["ram_bytes"], r.get("note", ""))
+            Reservation(n, r["flash_bytes"], r["ram_bytes"], r.get("note", ""), r.get("position", "start"))
             for n, r in data["reserved"].items()
         ),
         stack_bytes=data["stack_bytes"],
-        cycles_per_instruction=data["timing"]["cycles_per_instruction"],
-        timing_source=data["timing"]["source"],
+        cycles_per_instruction=timing["cycles_per_instruction"],
+        timing_source=timing["source"],
         qemu_machine=qemu["machine"],
         qemu_cpu=qemu["cpu"],
         qemu_extra_args=tuple(qemu.get("extra_args", ())),
+        core_table=timing["core_table"],
+        flash_timing=FlashTiming(**{"unified": False, **timing["flash"]}),
+        placement=QemuPlacement(
+            flash_at=qemu.get("flash_at", flash.origin),
+            ram_at=qemu.get("ram_at", ram.origin),
+            reset_vector_at=qemu.get("reset_vector_at", 0),
+            memory=tuple(Region(**_region(m)) for m in qemu["memory"]),
+            note=qemu.get("placement_note", ""),
+        ),
+        renode_platform=data["emulator"].get("renode", {}).get("platform"),
     )
     target.check_reservations()
+    target.check_placement(path)
     return target
+
+
+def _region(data: dict) -> dict:
+    return {"origin": data["origin"], "size": data["size"]}  # a region's note is for readers
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmM]?)\s*$")

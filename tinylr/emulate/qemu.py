@@ -2,9 +2,11 @@
 
 QEMU runs the board's machine (`qemu_machine`/`qemu_cpu` from its board.toml) with ARM
 semihosting on stdout; the plugin (see `plugin/tinylr_plugin.c`) counts instructions,
-marker windows, stack depth and out-of-bounds accesses and writes them as JSON at exit.
-This module builds the command line, runs it under a wall-time limit, and turns the
-console and the plugin's file into an `EmulationResult` or one clear `TinylrError`.
+marker windows, stack depth and out-of-bounds accesses, adds up the cycle estimate and
+logs per-layer probes, and writes them as JSON at exit. This module writes the plugin's
+plan (costs from `timing`, probes from `profile`), builds the command line, runs it
+under a wall-time limit, and turns the console and the plugin's file into an
+`EmulationResult` or one clear `TinylrError`.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import subprocess
 import tempfile
 import time
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from .. import fsutil, toolchain
+from ..build import emulator_elf_path
 from ..errors import TinylrError
 from ..targets import Region, Target
+from . import profile as profiling
+from .timing import Program, load_core_table, write_plan
 
 EXIT_FAULT = 0x7F  # harness startup.c: the firmware's fault handler exits with this
 EXIT_LIMIT = 0x7C  # tinylr_plugin.c: the instruction limit stopped the run
@@ -117,6 +122,10 @@ class EmulationResult:
     qemu_version: str
     command: list[str]
     wall_seconds: float
+    window_cycles: list[float] = field(default_factory=list)  # estimated (docs/timing.md), one per window
+    profile: dict | None = None      # per-layer/per-function profile (tinylr.emulate.profile)
+    plugin_api: int = 1
+    emulated_elf: str = ""           # the ELF QEMU ran (a placed copy for some boards)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -125,23 +134,51 @@ class EmulationResult:
 
 
 def allowed_regions(target: Target) -> list[Region]:
-    """Memory the application may touch on the real chip: its flash and RAM, and the system space."""
-    return [target.app_flash, target.app_ram, SYSTEM_SPACE]
+    """Memory the application may touch on the real chip (its flash and RAM, where the
+    emulator placed them, and the system space)."""
+    return [target.emulated_app_flash, target.emulated_app_ram, SYSTEM_SPACE]
 
 
 def boot_stub(symbols: FirmwareSymbols) -> bytes:
-    """Initial SP and reset vector at 0x0, as the nRF MBR forwards to the app's vector table."""
+    """Initial SP and reset vector where the core reads them, as a bootloader (the nRF MBR,
+    MCUboot) forwards to the application's vector table."""
     return struct.pack("<II", symbols["_estack"], symbols["Reset_Handler"] | 1)
+
+
+def needs_boot_stub(target: Target) -> bool:
+    return target.reset_vector_at != target.emulated_app_flash.origin
+
+
+def emulated_elf(elf: Path, target: Target) -> Path:
+    """The ELF QEMU runs: `elf` itself, or for a board placed elsewhere on its QEMU
+    machine the copy the build linked there (firmware.emu.elf beside firmware.elf)."""
+    if not target.is_placed:
+        return elf
+    try:
+        vectors = FirmwareSymbols.read(elf)["tinylr_vectors"]
+    except TinylrError:
+        return elf  # reported by the caller with the usual message
+    if vectors == target.emulated_app_flash.origin:
+        return elf
+    placed = emulator_elf_path(elf)
+    if not placed.is_file():
+        raise TinylrError(
+            f"{elf} has {target.name}'s real addresses, which QEMU's {target.qemu_machine} lacks, and {placed.name} "
+            f"(the same firmware linked at the emulator's placement) is missing beside it; rebuild with `tinylr build`"
+        )
+    return placed
 
 
 def _opt(value: object) -> str:
     return str(value).replace(",", ",,")  # QEMU option syntax: a literal comma is doubled
 
 
-def plugin_option(plugin: Path, out: Path, target: Target, symbols: FirmwareSymbols, max_instructions: int) -> str:
-    flash = target.app_flash
+def plugin_option(plugin: Path, out: Path, target: Target, symbols: FirmwareSymbols, max_instructions: int,
+                  plan: Path | None = None) -> str:
+    flash = target.emulated_app_flash
     args = [
         f"file={_opt(plugin)}", f"out={_opt(out)}", f"limit={max_instructions}",
+        *([f"plan={_opt(plan)}"] if plan is not None else []),
         f"begin={symbols['tinylr_marker_begin'] & ~1:#x}", f"end={symbols['tinylr_marker_end'] & ~1:#x}",
         f"stack={symbols['_ebss']:#x}:{symbols['_estack']:#x}",
         f"code={flash.origin:#x}:{flash.end:#x}",
@@ -150,7 +187,7 @@ def plugin_option(plugin: Path, out: Path, target: Target, symbols: FirmwareSymb
     return ",".join(args)
 
 
-def qemu_command(qemu: str, target: Target, elf: Path, stub: Path, plugin_opt: str) -> list[str]:
+def qemu_command(qemu: str, target: Target, elf: Path, stub: Path | None, plugin_opt: str | None) -> list[str]:
     return [
         qemu, "-M", target.qemu_machine, "-cpu", target.qemu_cpu,
         "-nographic", "-monitor", "none", "-serial", "none",
@@ -158,19 +195,20 @@ def qemu_command(qemu: str, target: Target, elf: Path, stub: Path, plugin_opt: s
         "-semihosting-config", "enable=on,target=native,chardev=sh0", "-chardev", "stdio,id=sh0",
         *target.qemu_extra_args,
         "-kernel", str(elf),
-        "-device", f"loader,file={_opt(stub)},addr=0x0,force-raw=on",
-        "-plugin", plugin_opt,
+        *(["-device", f"loader,file={_opt(stub)},addr={target.reset_vector_at:#x},force-raw=on"] if stub else []),
+        *(["-plugin", plugin_opt] if plugin_opt else []),
     ]
 
 
 def _check_layout(elf: Path, target: Target, symbols: FirmwareSymbols) -> None:
     """The bounds checks assume the ELF was linked for this target's application regions."""
     vectors, estack = symbols["tinylr_vectors"], symbols["_estack"]
-    if vectors != target.app_flash.origin or estack != target.app_ram.end:
+    flash, ram = target.emulated_app_flash, target.emulated_app_ram
+    if vectors != flash.origin or estack != ram.end:
         raise TinylrError(
             f"{elf} was not linked for {target.name} with its current reservations (vector table at "
-            f"0x{vectors:08X}, stack top 0x{estack:08X}; expected 0x{target.app_flash.origin:08X} and "
-            f"0x{target.app_ram.end:08X}); rebuild it for this target, or emulate with the same --reserve"
+            f"0x{vectors:08X}, stack top 0x{estack:08X}; expected 0x{flash.origin:08X} and "
+            f"0x{ram.end:08X}); rebuild it for this target, or emulate with the same --reserve"
         )
 
 
@@ -210,15 +248,16 @@ def emulate(
     max_instructions: int = 2_000_000_000,
     allow_violations: bool = False,
     result_path: str | Path | None = None,
+    ops: list[str] | None = None,
 ) -> EmulationResult:
     """Run `elf_path` on `target`'s QEMU machine and measure it; see docs/emulator.md.
 
     Raises TinylrError on a fault, the instruction or time limit, a non-zero exit, an
     unfinished harness, or (unless `allow_violations`) any access outside the board's
     application memory. With `result_path`, the result is also written there as JSON
-    (and an older file removed first, so a failed run leaves none).
+    (and an older file removed first, so a failed run leaves none). `ops` (the
+    manifest's op types) names the layers of the profile.
     """
-    elf = Path(elf_path)
     if result_path is not None:
         fsutil.remove_stale(result_path)
     if timeout_s <= 0 or max_instructions <= 0:
@@ -228,13 +267,20 @@ def emulate(
 
     qemu = toolchain.require("qemu-system-arm")
     plugin = plugin_path()
+    elf = emulated_elf(Path(elf_path), target)
     symbols = FirmwareSymbols.read(elf)
     _check_layout(elf, target, symbols)
+    program = Program.read(elf)
+    table = load_core_table(target.core_table)
+    plan = profiling.plan_profile(program)
+    costs = program.costs(table)
 
     with tempfile.TemporaryDirectory(prefix="tinylr-emulate-") as tmp:
-        stub, out = Path(tmp) / "boot_stub.bin", Path(tmp) / "plugin.json"
+        stub, out, plan_file = Path(tmp) / "boot_stub.bin", Path(tmp) / "plugin.json", Path(tmp) / "plan.txt"
         stub.write_bytes(boot_stub(symbols))
-        cmd = qemu_command(qemu, target, elf, stub, plugin_option(plugin, out, target, symbols, max_instructions))
+        write_plan(plan_file, program, costs, target, plan.probes())
+        option = plugin_option(plugin, out, target, symbols, max_instructions, plan_file)
+        cmd = qemu_command(qemu, target, elf, stub if needs_boot_stub(target) else None, option)
         start = time.monotonic()
         code, console, stderr, timed_out = _run(cmd, timeout_s)
         wall = time.monotonic() - start
@@ -250,6 +296,7 @@ def emulate(
             f"({stats['unmatched_markers']} unmatched markers); the harness's marker calls are broken, rebuild with `tinylr build`"
         )
     estack = symbols["_estack"]
+    profile = profiling.analyze(stats, plan, program, costs, target, ops)
     result = EmulationResult(
         exit_code=code,
         console=console,
@@ -263,6 +310,10 @@ def emulate(
         qemu_version=_qemu_version(qemu),
         command=cmd,
         wall_seconds=round(wall, 3),
+        window_cycles=profile["window_cycles"],
+        profile=profile,
+        plugin_api=stats["api"],
+        emulated_elf=str(elf),
     )
     if result_path is not None:
         fsutil.write_json(result_path, result.to_json())
