@@ -52,7 +52,7 @@ def markdown(rows: list[dict], target_name: str) -> str:
     lines += [
         "",
         "- instructions: exact count between the markers around one invoke, the slowest of 16 test inputs.",
-        "- est. ms: instructions x the board's assumed cycles per instruction / clock (an estimate, see report.md).",
+        "- est. ms: the timing model's cycle estimate (instruction classes, flash wait states; docs/timing.md) at the board's clock.",
         "- TFLM arena: `print_allocations` total of the tflite-micro Python interpreter (x86-64 host build) for the",
         "  same .tflite; it holds activations plus the interpreter's own per-op and per-tensor state.",
         f"- wall seconds per full pipeline run: {', '.join(str(r['wall_seconds']) for r in rows)} (orientation only).",
