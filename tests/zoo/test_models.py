@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinylr import build, codegen, hostcheck, ir, reference, zoo
+from tinylr import build, codegen, hostcheck, ir, pipeline, reference, zoo
+from tinylr.errors import OverBudgetError
 from tinylr.layers import LowRankConv2d, LowRankLinear
-from tinylr.targets import load_target
+from tinylr.targets import known_targets, load_target
 from tinylr.zoo.checkpoint import random_checkpoint
 from tinylr.zoo.stats import count
 
@@ -156,6 +157,20 @@ def test_exports_to_int8_and_verifies_on_tflm(name, tmp_path):
     firmware = build.build_firmware(load_target("nrf52840"), tmp_path / "src", random_inputs[:2], tmp_path / "fw")
     assert firmware.flash_bytes > manifest["const_bytes"]
     assert manifest["arena_bytes"] < verified["tflm_arena_bytes"]
+
+    # on every board: fits and runs bit-exactly in the emulator, or is refused for its budget
+    ran = []
+    for board in known_targets():
+        target, folder = load_target(board), tmp_path / board
+        try:
+            pipeline.build_stage(target, tmp_path / "src", tmp_path / "reference.npz", folder, count=2)
+        except OverBudgetError as exc:
+            assert board in str(exc) and "over by" in str(exc)
+            continue
+        emulated = pipeline.emulate_stage(target, folder / "firmware.elf", tmp_path / "reference.npz", folder)
+        assert emulated["bit_exact"] and emulated["samples"] == 2 and emulated["violation_count"] == 0
+        ran.append(board)
+    assert "stm32l4r5" in ran  # 2 MB / 640 KB: every zoo model fits the MLPerf Tiny reference board
 
 
 @pytest.mark.slow
