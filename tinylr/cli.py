@@ -51,7 +51,7 @@ def cmd_verify(args):
 def cmd_generate(args):
     from . import pipeline
     name = args.name or args.tflite.stem.removesuffix("_int8")
-    _print(pipeline.generate_stage(args.tflite, args.out, name, args.reference))
+    _print(pipeline.generate_stage(args.tflite, args.out, name, args.reference, args.variant))
 
 
 def cmd_build(args):
@@ -155,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("tflite", type=Path)
     s.add_argument("--name", help="model name for C identifiers (default: from the file name)")
     s.add_argument("--reference", type=Path, help="reference.npz from `tinylr verify`: check the C on the host")
+    s.add_argument("--variant", default="reference",
+                   help="kernel variant under firmware_templates/kernels/ (default: the portable reference)")
     s.add_argument("--out", type=Path, required=True, help="folder; the C goes to OUT/src")
     s.set_defaults(func=cmd_generate)
 

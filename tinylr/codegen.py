@@ -14,7 +14,19 @@ from pathlib import Path
 from . import cnames, fsutil, ir, ops, planner, templates
 from .errors import TinylrError
 
-KERNEL_VARIANT = "reference"
+REFERENCE_VARIANT = "reference"
+
+
+def variants() -> list[str]:
+    return sorted(p.name for p in (templates.TEMPLATES_DIR / "kernels").iterdir() if p.is_dir())
+
+
+def kernel_template(variant: str, name: str) -> str:
+    """A variant's file for `name` when it has one, else the portable reference's:
+    a variant only carries the kernels it makes faster (as tflite-micro's cmsis_nn/)."""
+    if (templates.TEMPLATES_DIR / "kernels" / variant / f"{name}.j2").is_file():
+        return f"kernels/{variant}/{name}.j2"
+    return f"kernels/{REFERENCE_VARIANT}/{name}.j2"
 COMMON_KERNEL_FILES = ("requantize.h",)
 CTYPES = {"INT8": "int8_t", "UINT8": "uint8_t", "INT16": "int16_t", "INT32": "int32_t", "FLOAT32": "float"}
 
@@ -139,10 +151,12 @@ def _describe(graph: ir.Graph, op: ir.Operator) -> str:
     return cnames.comment(f"op {op.index}: {op.opcode}{suffix} -> {outs}")
 
 
-def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> dict:
+def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str, variant: str = REFERENCE_VARIANT) -> dict:
     """Generate C for the model into `out_dir`: replaced whole on success, removed on
     failure (an older model's sources must not pass for this one's)."""
     fsutil.remove_stale(out_dir)
+    if variant not in variants():
+        raise TinylrError(f"unknown kernel variant {variant!r}; known: {', '.join(variants())}")
     graph = ir.load(tflite_path)
     model = cnames.identifier(model_name)
     check_name(model)
@@ -182,10 +196,10 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
     for op, _ in calls:  # headers shared by several kernels, named by the op modules that need them
         support.update(getattr(ops.REGISTRY[op.opcode], "SUPPORT_FILES", ()))
     for name in sorted(support):
-        files[name] = f"kernels/{KERNEL_VARIANT}/{name}.j2"
+        files[name] = kernel_template(variant, name)
     for kernel in kernels:
         for ext in ("h", "c"):
-            files[f"{kernel}.{ext}"] = f"kernels/{KERNEL_VARIANT}/{kernel}.{ext}.j2"
+            files[f"{kernel}.{ext}"] = kernel_template(variant, f"{kernel}.{ext}")
 
     manifest = dict(
         model=model, header=f"{model}.h", invoke=f"{prefix}_invoke",
@@ -194,7 +208,8 @@ def generate(tflite_path: str | Path, out_dir: str | Path, model_name: str) -> d
         input_ctype=CTYPES[x.dtype], output_ctype=CTYPES[y.dtype],
         input_count=x.size, output_count=y.size,
         input_count_macro=f"{upper}_INPUT_COUNT", output_count_macro=f"{upper}_OUTPUT_COUNT",
-        arena_bytes=plan.arena_bytes, kernel_variant=KERNEL_VARIANT, ops=graph.opcodes,
+        arena_bytes=plan.arena_bytes, kernel_variant=variant,
+        kernel_files={name: template.split("/")[1] for name, template in files.items() if template.startswith("kernels/")}, ops=graph.opcodes,
         input_scale=x.scale if x.dtype == "INT8" else None, input_zero_point=x.zero_point if x.dtype == "INT8" else None,
         output_scale=y.scale if y.dtype == "INT8" else None, output_zero_point=y.zero_point if y.dtype == "INT8" else None,
         const_bytes=sum(a.nbytes for a in arrays),

@@ -27,12 +27,12 @@ def load_reference(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def generate_stage(tflite: Path, out_dir: Path, name: str, reference: Path | None) -> dict:
+def generate_stage(tflite: Path, out_dir: Path, name: str, reference: Path | None, variant: str = "reference") -> dict:
     """Generate C into out_dir/src and, given reference.npz, check it bit-exactly on the host."""
     out_dir = Path(out_dir)
     check_path = out_dir / "host_check.json"
     fsutil.remove_stale(check_path)
-    manifest = codegen.generate(tflite, out_dir / "src", name)
+    manifest = codegen.generate(tflite, out_dir / "src", name, variant)
     if reference is None:
         return {"manifest": manifest}
     ref = load_reference(reference)
@@ -104,7 +104,8 @@ def deploy(target: Target, model: str = "digits_mlp", out_root: Path = Path("bui
         ("export", lambda: export.export(folder / "checkpoint.pt", folder, data=folder / "dataset.npz")),
         ("verify", lambda: verify.verify(folder / "model_int8.tflite", folder, data=folder / "dataset.npz",
                                          float_tflite=folder / "model_float.tflite")),
-        ("generate", lambda: generate_stage(folder / "model_int8.tflite", folder, model, folder / "reference.npz")),
+        ("generate", lambda: generate_stage(folder / "model_int8.tflite", folder, model, folder / "reference.npz",
+                                            target.kernel_variant)),
         ("build", lambda: build_stage(target, folder / "src", folder / "reference.npz", folder)),
         ("emulate", lambda: emulate_stage(target, folder / "firmware.elf", folder / "reference.npz", folder)),
         ("report", lambda: report.make_report(folder, target)),

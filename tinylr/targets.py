@@ -98,6 +98,7 @@ class Target:
     flash_timing: FlashTiming | None = None
     placement: QemuPlacement | None = None
     renode_platform: str | None = None
+    kernel_variant: str = "reference"
 
     @property
     def reserved_flash(self) -> int:
@@ -237,6 +238,7 @@ def load_target(name: str, root: Path = TARGETS_DIR) -> Target:
         arch=cpu["arch"],
         fpu=None if cpu["fpu"] == "none" else cpu["fpu"],
         dsp=cpu.get("dsp", False),
+        kernel_variant=cpu.get("kernel_variant", "reference"),
         clock_hz=cpu["clock_hz"],
         cflags=tuple(cpu["cflags"]),
         flash=flash,
