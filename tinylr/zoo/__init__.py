@@ -98,4 +98,4 @@ def read_dataset(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np
 
 
 # Registration happens on import; keep this list in sync with the modules above.
-from . import ad_autoencoder, digits_mlp, kws_dscnn, resnet8, vww_mobilenet  # noqa: E402,F401
+from . import ad_autoencoder, digits_mlp, kws_dscnn, resnet8, rrm, vww_mobilenet  # noqa: E402,F401
