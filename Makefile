@@ -1,6 +1,6 @@
 # Thin entry points; the logic lives in tools/setup.sh and the tinylr package.
 TARGET ?= nrf52840
-MODEL ?= digits_mlp
+MODEL ?= lr_mpgnn
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # e.g. make deploy RESERVE=radio_stack=156K,23K

@@ -87,16 +87,27 @@ def cmd_report(args):
     report.enforce_budget(r)
 
 
+def quality(r: dict) -> str:
+    """The model's headline quality on the host and on the emulated MCU, in one phrase."""
+    task = r.get("task")
+    if task is None:
+        return f"int8 accuracy {r['int8_accuracy']:.3f} (float {r['float_accuracy']:.3f})"
+    m, e = task["metric"], task["emulated_samples"]
+    return (f"{m} float {task['float'][m]:.4f} / int8 {task['int8'][m]:.4f} (all held-out), "
+            f"MCU {e['mcu'][m]:.4f} on its {e['n']} samples")
+
+
 def cmd_deploy(args):
     from . import pipeline, report
     target = _target(args)
     kwargs = {k: v for k, v in (("rank", args.rank),) if v is not None}
-    r = pipeline.deploy(target, args.model, Path(args.out), log=lambda m: print(m, flush=True), **kwargs)
+    r = pipeline.deploy(target, args.model, Path(args.out), log=lambda m: print(m, flush=True),
+                        seed=args.seed, quick=args.quick, **kwargs)
     folder = Path(args.out) / target.name / r["model"]
     print()
     print(f"{r['model']} on {target.name}: bit-exact {r['bit_exact']}, "
           f"{r['instructions_per_inference']:,} instructions/inference (~{r['latency_ms_estimate']} ms estimated), "
-          f"int8 accuracy {r['int8_accuracy']:.3f} (float {r['float_accuracy']:.3f})")
+          + quality(r))
     print(report.budget_table(r))
     print(f"\nreport: {folder / 'report.md'}")
     report.enforce_budget(r)
@@ -187,8 +198,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("deploy", help="every stage for one model and one board")
-    s.add_argument("--model", default="digits_mlp")
+    s.add_argument("--model", default="lr_mpgnn", help="a zoo model (default: the MCU-sized LR-MPGNN power control)")
     s.add_argument("--rank", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quick", action="store_true", help="a small training budget (seconds), for smoke tests")
     s.add_argument("--out", default="build")
     target_args(s)
     s.set_defaults(func=cmd_deploy)

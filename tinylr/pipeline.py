@@ -92,15 +92,58 @@ def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path, emu
     return summary
 
 
-def deploy(target: Target, model: str = "digits_mlp", out_root: Path = Path("build"), log=print, **model_kwargs) -> dict:
+def task_stage(folder: Path, model: str) -> dict:
+    """The model's own measure of quality (accuracy, normalized WSR, ...) for the float
+    model, the int8 model on TFLM, and the emulated firmware, side by side: task.json."""
+    from . import tasks, zoo
+
+    folder = Path(folder)
+    fsutil.remove_stale(folder / "task.json")
+    task = tasks.get(zoo.get(model).task)
+    ref = load_reference(folder / "reference.npz")
+    emulated = fsutil.read_json(folder / "emulate.json")
+    mcu = np.stack([np.frombuffer(bytes.fromhex(h), dtype=ref["outputs"].dtype) for h in emulated["outputs"]])
+    n = len(mcu)
+    summary = {
+        "task": task.name, "metric": task.metric,
+        "float": task.float_score(folder),
+        "int8": task.score(folder, ref["outputs"]),
+        "emulated_samples": {
+            "n": n,
+            "float": task.float_score(folder, n),
+            "int8": task.score(folder, ref["outputs"][:n]),
+            "mcu": task.score(folder, mcu),
+        },
+    }
+    fsutil.write_json(folder / "task.json", summary)
+    return summary
+
+
+def train_stage(folder: Path, model: str, *, seed: int = 0, quick: bool = False, log=print, **model_kwargs) -> dict:
+    """Train with the model's task, or reuse an earlier run that asked for exactly this."""
+    from . import tasks, zoo
+
+    task = tasks.get(zoo.get(model).task)
+    request = tasks.train_request(model, seed, quick, model_kwargs)
+    if tasks.reusable(folder, request):
+        log("[   train] reusing the earlier run with the same model, settings and seed (train.json)")
+        return fsutil.read_json(folder / "train.json")
+    fsutil.remove_stale(folder / "deploy_train_request.json")
+    summary = task.train(model, folder, seed=seed, quick=quick, **model_kwargs)
+    fsutil.write_json(folder / "deploy_train_request.json", request)
+    return summary
+
+
+def deploy(target: Target, model: str = "lr_mpgnn", out_root: Path = Path("build"), log=print,
+           seed: int = 0, quick: bool = False, **model_kwargs) -> dict:
     """Every stage, train to report, for one zoo model on one board."""
-    from . import export, train, verify  # heavy imports (torch, tensorflow) only when deploying
+    from . import export, verify  # heavy imports (torch, tensorflow) only when deploying
 
     folder = Path(out_root) / target.name / model
     folder.mkdir(parents=True, exist_ok=True)
     fsutil.remove_stale(folder / "report.json", folder / "report.md")
     steps = [
-        ("train", lambda: train.train(model, folder, **model_kwargs)),
+        ("train", lambda: train_stage(folder, model, seed=seed, quick=quick, log=log, **model_kwargs)),
         ("export", lambda: export.export(folder / "checkpoint.pt", folder, data=folder / "dataset.npz")),
         ("verify", lambda: verify.verify(folder / "model_int8.tflite", folder, data=folder / "dataset.npz",
                                          float_tflite=folder / "model_float.tflite")),
@@ -108,6 +151,7 @@ def deploy(target: Target, model: str = "digits_mlp", out_root: Path = Path("bui
                                             target.kernel_variant)),
         ("build", lambda: build_stage(target, folder / "src", folder / "reference.npz", folder)),
         ("emulate", lambda: emulate_stage(target, folder / "firmware.elf", folder / "reference.npz", folder)),
+        ("task", lambda: task_stage(folder, model)),
         ("report", lambda: report.make_report(folder, target)),
     ]
     result = None

@@ -123,6 +123,8 @@ def make_report(folder: str | Path, target: Target, model_dir: str | Path | None
     host = _load(model_dir, "host_check.json", "generate")
     manifest = _load(model_dir / "src", "manifest.json", "generate")
     verify = _load(model_dir, "verify.json", "verify")
+    task = fsutil.read_json(model_dir / "task.json") if (model_dir / "task.json").is_file() else None
+    classification = task is None or task["task"] == "classification"
 
     flash_bytes = build["flash_bytes"]
     peak_stack = emulation["peak_stack_bytes"]
@@ -175,8 +177,10 @@ def make_report(folder: str | Path, target: Target, model_dir: str | Path | None
         "memory_violations": emulation["violation_count"],
         "emulated_on": f"QEMU {target.qemu_machine} ({target.qemu_cpu})"
                        + (f"; {target.placement.note}" if target.is_placed and target.placement.note else ""),
-        "int8_accuracy": verify.get("int8_accuracy"),
-        "float_accuracy": verify.get("float_accuracy"),
+        # argmax accuracy means something only for classifiers; other tasks report in `task`
+        "int8_accuracy": verify.get("int8_accuracy") if classification else None,
+        "float_accuracy": verify.get("float_accuracy") if classification else None,
+        "task": task,
         "tool_versions": tool_versions(),
     }
     report["verdict"], report["reasons"] = verdict(report)
@@ -186,6 +190,24 @@ def make_report(folder: str | Path, target: Target, model_dir: str | Path | None
     fsutil.write_json(folder / "report.json", report)
     fsutil.write_text(folder / "report.md", markdown(report))
     return report
+
+
+def _task_table(task: dict | None) -> str:
+    """The model's own quality measure: float, int8 on TFLM, and the emulated firmware."""
+    if not task:
+        return ""
+    metric = task["metric"]
+    fmt = lambda d: f"{d[metric]:.4f} ({d['n']} samples)"  # noqa: E731
+    e = task["emulated_samples"]
+    return f"""
+## Task quality: {task['task'].replace('_', ' ')} ({metric})
+
+| model | all held-out samples | the {e['n']} samples run on the emulated MCU |
+|---|---:|---:|
+| float (PyTorch) | {fmt(task['float'])} | {fmt(e['float'])} |
+| int8 (TFLite Micro) | {fmt(task['int8'])} | {fmt(e['int8'])} |
+| generated C on the emulated MCU | | {fmt(e['mcu'])} |
+"""
 
 
 def verdict(r: dict) -> tuple[str, list[str]]:
@@ -293,7 +315,7 @@ Latency: {r['latency_method']}.
 | memory accesses outside the board's regions | {r['memory_violations']} |
 | int8 accuracy (TFLM) | {acc(r['int8_accuracy'])} |
 | float accuracy | {acc(r['float_accuracy'])} |
-
+{_task_table(r.get('task'))}
 Emulated on {r.get('emulated_on', 'QEMU')}.
 Tools: {', '.join(f'{k} {v}' for k, v in r['tool_versions'].items())}.
 """

@@ -39,6 +39,9 @@ class ZooEntry:
     load_data: Callable[[], Split]     # deterministic: the same split on every call
     input_shape: tuple[int, ...]       # one sample, without the batch dimension
     description: str
+    # what the model is for: names a `tinylr.tasks` entry that trains it and scores its
+    # outputs (accuracy for a classifier, normalized WSR for power control, ...)
+    task: str = "classification"
 
 
 _REGISTRY: dict[str, ZooEntry] = {}
