@@ -58,6 +58,8 @@ def register(subparsers) -> None:
                                                           "(default docs/rrm.md; --quick: ROOT/rrm.md)")
     s.add_argument("--img", type=Path, default=None, help="plot folder (default docs/img; --quick: ROOT/img)")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--mcu", default="nrf52840", help="board whose emulated run fills the MCU columns (default nrf52840)")
+    s.add_argument("--no-mcu", action="store_true", help="skip the C generator / emulator columns")
     s.set_defaults(func=cmd_table)
 
     s = sub.add_parser("seeds", help="seed spread: rows of the sweep retrained with other seeds; rewrites docs/rrm.md's "
@@ -234,7 +236,7 @@ def cmd_table(args) -> None:
         if unknown:
             raise TinylrError(f"--only: unknown rows {', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}")
     table(root, doc, img, quick=args.quick, epochs=args.epochs, seed=args.seed, only=only, fresh=args.fresh,
-          progress=not args.no_progress)
+          progress=not args.no_progress, mcu_target=None if args.no_mcu else args.mcu)
 
 
 def cmd_seeds(args) -> None:

@@ -18,14 +18,32 @@ SEED_ROWS = ("mpgnn_ref", "lr_ref_r2", "lr_ref_r4", "mpgnn_w128", "lr_w128_r2", 
 
 
 def table(root: Path, doc: Path, img: Path, *, quick: bool = False, epochs: int | None = None, seed: int | None = None,
-          only: set[str] | None = None, fresh: bool = False, progress: bool = True, log=print) -> list[dict]:
+          only: set[str] | None = None, fresh: bool = False, progress: bool = True, log=print,
+          mcu_target: str | None = "nrf52840") -> list[dict]:
     """Run (or reuse) every row of the sweep, then rewrite the results section of `doc` and the plots in `img`.
 
     With `only`, just those rows are (re)computed; the others are taken from `root` where a
     matching run exists and left out otherwise (so several processes can share a sweep).
+    With `mcu_target`, every row is also generated as C, built for that board and run in
+    the emulator (the MCU columns).
     """
-    from ..bench import machine
+    import functools
 
+    from ..bench import machine
+    from . import mcu
+
+    hook = functools.partial(mcu.columns, target_name=mcu_target) if mcu_target else None
+    if hook:
+        results.COLUMN_HOOKS.append(hook)
+    try:
+        return _table(root, doc, img, quick=quick, epochs=epochs, seed=seed, only=only, fresh=fresh,
+                      progress=progress, log=log, machine=machine)
+    finally:
+        if hook:
+            results.COLUMN_HOOKS.remove(hook)
+
+
+def _table(root, doc, img, *, quick, epochs, seed, only, fresh, progress, log, machine) -> list[dict]:
     spec_list = results.quick_specs() if quick else results.specs()
     options = QUICK if quick else TrainOptions(epochs=SWEEP_EPOCHS)
     if epochs is not None:

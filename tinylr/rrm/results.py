@@ -32,7 +32,12 @@ __all__ = ["Spec", "COLUMN_HOOKS", "specs", "quick_specs", "row", "reusable", "m
 # Extra columns: each hook gets the row dict and the run folder (checkpoint.pt, dataset.npz,
 # model_int8.tflite, ...) and returns {column: value}; None means "not measured".
 COLUMN_HOOKS: list[Callable[[dict, Path], dict]] = []
-HOOK_COLUMNS = {"c_flash_bytes": "generated C flash B", "mcu_normalized_wsr": "nWSR MCU"}
+HOOK_COLUMNS = {
+    "c_flash_bytes": "generated C flash B",
+    "mcu_ms_estimate": "ms / inference on the MCU (est.)",
+    "mcu_normalized_wsr": "nWSR MCU (its 16 samples)",
+    "int8_normalized_wsr_same_samples": "nWSR int8, same 16",
+}
 
 WIDTHS = {  # name -> (message MLP widths, update MLP hidden widths)
     "ref": ((16, 32), (16,)),      # Shen et al.'s reference sizes: 1,233 parameters
