@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import quant
+from ..errors import TinylrError
 from ..ir import Graph, Operator, Tensor
+from ._kernel import ConstArray
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 PADDINGS = ("SAME", "VALID")
@@ -186,3 +188,44 @@ def pool_params(op: Operator, graph: Graph) -> tuple[tuple[str, str], ...]:
         ("pad_h", str(wy.pad)), ("pad_w", str(wx.pad)),
         ("activation_min", str(act_min)), ("activation_max", str(act_max)),
     )
+
+
+def convolution_lowering(op: Operator, graph: Graph, names, filter_sums: np.ndarray,
+                         wy: Window, wx: Window) -> tuple[tuple, list[tuple[str, str]]]:
+    """The constant arrays and the parameters CONV_2D and DEPTHWISE_CONV_2D share.
+
+    `filter_sums[c]` is the sum of output channel c's filter taps: the input offset times
+    it is folded into the bias for interior pixels (exact there: no padding taps). The
+    unfolded bias is kept only when some window reaches into the padding.
+    """
+    x, w, out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
+    bias = graph.tensor(op.inputs[2]) if len(op.inputs) == 3 else None
+    out_c = len(filter_sums)
+    multipliers, shifts = conv_requantization(x.scale, w.quantization.scale, out.scale, out_c)
+    act_min, act_max = activation_bounds(op, out)
+    input_offset = -x.zero_point
+    raw_bias = np.zeros(out_c, dtype=np.int64) if bias is None else bias.data.astype(np.int64)
+    folded = raw_bias + input_offset * filter_sums.astype(np.int64)
+    if not fits_int32(folded):
+        raise TinylrError(f"{op.opcode} bias with the input offset folded in overflows int32; the model's scales are unusable")
+    weights = ConstArray(names.array(op, "weights"), "int8_t", tuple(int(v) for v in w.data.ravel()),
+                         f"{w.name} {list(w.shape)}")
+    folded_bias = ConstArray(names.array(op, "bias_folded"), "int32_t", tuple(int(v) for v in folded),
+                             "bias + input_offset * filter sums (interior pixels)")
+    multiplier = ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)")
+    shift = ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)")
+    raw = ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in raw_bias),
+                     bias.name if bias is not None else "no bias: zeros") if has_border(wy) or has_border(wx) else None
+    arrays = tuple(a for a in (weights, raw, folded_bias, multiplier, shift) if a is not None)
+    params = [
+        ("batches", str(x.shape[0])),
+        ("input_height", str(x.shape[1])), ("input_width", str(x.shape[2])), ("input_depth", str(x.shape[3])),
+        ("output_height", str(out.shape[1])), ("output_width", str(out.shape[2])), ("output_depth", str(out_c)),
+        *window_params(wy, wx),
+        ("input_offset", str(input_offset)),
+        ("output_offset", str(out.zero_point)),
+        ("activation_min", str(act_min)), ("activation_max", str(act_max)),
+        ("weights", weights.name), ("bias", raw.name if raw else "NULL"), ("bias_folded", folded_bias.name),
+        ("multiplier", multiplier.name), ("shift", shift.name),
+    ]
+    return arrays, params

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import TinylrError
 from ..ir import Graph, Operator
 from . import _spatial
-from ._kernel import ConstArray, KernelCall
+from ._kernel import KernelCall
 
 OPCODE = "CONV_2D"
 KERNEL = "conv_2d"
@@ -67,43 +66,16 @@ def check(op: Operator, graph: Graph) -> list[str]:
 
 def lower(op: Operator, graph: Graph, names) -> KernelCall:
     x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-    bias = graph.tensor(op.inputs[2]) if len(op.inputs) == 3 else None
-    out = graph.tensors[op.outputs[0]]
     out_c, fh, fw, filter_depth = w.shape
     wy, wx = _spatial.windows(op, x.shape[1:3], (fh, fw), dilation=True)
-    multipliers, shifts = _spatial.conv_requantization(x.scale, w.quantization.scale, out.scale, out_c)
-    act_min, act_max = _spatial.activation_bounds(op, out)
-    input_offset = -x.zero_point
-    raw_bias = np.zeros(out_c, dtype=np.int64) if bias is None else bias.data.astype(np.int64)
-    folded = raw_bias + input_offset * w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
-    if not _spatial.fits_int32(folded):
-        raise TinylrError("CONV_2D bias with the input offset folded in overflows int32; the model's scales are unusable")
+    sums = w.data.astype(np.int64).reshape(out_c, -1).sum(axis=1)
+    arrays, params = _spatial.convolution_lowering(op, graph, names, sums, wy, wx)
     groups = x.shape[3] // filter_depth
-    weights = ConstArray(names.array(op, "weights"), "int8_t", tuple(int(v) for v in w.data.ravel()),
-                         f"{w.name} {list(w.shape)}")
-    folded_bias = ConstArray(names.array(op, "bias_folded"), "int32_t", tuple(int(v) for v in folded),
-                             "bias + input_offset * filter sums (interior pixels)")
-    multiplier = ConstArray(names.array(op, "multiplier"), "int32_t", tuple(multipliers), "requantization significands (Q31)")
-    shift = ConstArray(names.array(op, "shift"), "int8_t", tuple(shifts), "requantization exponents (-31..30)")
-    # the raw bias serves only output pixels whose window reaches into the padding
-    border = _spatial.has_border(wy) or _spatial.has_border(wx)
-    raw = ConstArray(names.array(op, "bias"), "int32_t", tuple(int(v) for v in raw_bias),
-                     bias.name if bias is not None else "no bias: zeros") if border else None
-    arrays = tuple(a for a in (weights, raw, folded_bias, multiplier, shift) if a is not None)
-    params = (
-        ("batches", str(x.shape[0])),
-        ("input_height", str(x.shape[1])), ("input_width", str(x.shape[2])), ("input_depth", str(x.shape[3])),
-        ("output_height", str(out.shape[1])), ("output_width", str(out.shape[2])), ("output_depth", str(out_c)),
+    params += [
         ("filter_height", str(fh)), ("filter_width", str(fw)), ("filter_depth", str(filter_depth)),
         ("filters_per_group", str(out_c // groups)),
-        *_spatial.window_params(wy, wx),
-        ("input_offset", str(input_offset)),
-        ("output_offset", str(out.zero_point)),
-        ("activation_min", str(act_min)), ("activation_max", str(act_max)),
-        ("weights", weights.name), ("bias", raw.name if raw else "NULL"), ("bias_folded", folded_bias.name),
-        ("multiplier", multiplier.name), ("shift", shift.name),
-    )
+    ]
     return KernelCall(
         kernel=KERNEL, function="tinylr_conv_2d", params_type="tinylr_conv_2d_params",
-        params=params, arrays=arrays, inputs=(x.index,), outputs=(out.index,),
+        params=tuple(params), arrays=arrays, inputs=(x.index,), outputs=(op.outputs[0],),
     )
