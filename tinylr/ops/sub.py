@@ -16,8 +16,6 @@ from ._kernel import KernelCall
 OPCODE = "SUB"
 KERNEL = "sub"
 SUPPORT_FILES = ew.SUPPORT_FILES
-# output element i reads input1 at i (when input1 has the output's size, which the planner
-# checks) before writing it, so the output may overwrite a dying input1
 INPLACE = (0, 1)  # reads both operands at i before writing i; a same-size operand may be overwritten
 
 
