@@ -41,7 +41,7 @@ def train(model_name: str, out_dir: str | Path, *, seed: int = 0, epochs: int = 
         raise TinylrError(f"epochs ({epochs}) and batch_size ({batch_size}) must be >= 1 and lr ({lr}) > 0")
     entry = zoo.get(model_name)
     start = time.perf_counter()
-    with _deterministic(seed):
+    with deterministic(seed):
         model = _build(entry, model_kwargs)
         split = entry.load_data()
         loss = _fit(model, split, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
@@ -157,13 +157,14 @@ def _fit(model: nn.Module, split: zoo.Split, *, epochs: int, lr: float, batch_si
 
 
 @contextlib.contextmanager
-def _deterministic(seed: int):
-    """Seed torch and pin one thread for the block; the caller's RNG state and thread count come back after."""
-    threads = torch.get_num_threads()
+def deterministic(seed: int, threads: int = 1):
+    """Seeded torch RNG and a fixed thread count for the block (float sums change with the
+    split); the caller's RNG state and thread count come back after."""
+    saved = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         try:
             yield
         finally:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(saved)

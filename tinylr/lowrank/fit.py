@@ -7,12 +7,13 @@ after each step (OIALR, rank logging) and an extra loss term (Frobenius decay).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..train import accuracy, deterministic  # noqa: F401  (re-exported for lowrank.bench)
 
 StepHook = Callable[[int], None]
 
@@ -49,22 +50,3 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, optimizer: torch.optim.O
             sched.step()
     model.eval()
     return {"steps": step, "final_loss": total / len(xs)}
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    model.eval()
-    return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
-
-
-@contextlib.contextmanager
-def deterministic(seed: int):
-    """Seed torch and use one thread inside the block (float sums depend on the split); restore after."""
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)

@@ -12,7 +12,6 @@ default. `train` leaves the same artefacts as `tinylr train`, so the next stages
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..errors import TinylrError
 from ..export import OUTPUTS as EXPORT_OUTPUTS
 from ..fsutil import atomic_path, remove_stale, write_json
 from ..layers import dense_param_count
-from ..train import CHECKPOINT_FORMAT, factored_layers
+from ..train import CHECKPOINT_FORMAT, deterministic, factored_layers
 from . import data
 from .channels import Channels, Scenario, pack, weighted_sum_rate
 from .gnn import MPGNN, GNNConfig
@@ -185,16 +184,3 @@ def _finish_oialr(model: MPGNN, config: GNNConfig, run) -> tuple[MPGNN, GNNConfi
 def _label(config: GNNConfig) -> str:
     widths = "-".join(map(str, config.msg + config.upd))
     return f"w{widths}" + (f" r{config.rank}" if config.rank else "")
-
-
-@contextlib.contextmanager
-def deterministic(seed: int, threads: int = 1):
-    """Seeded torch RNG and a fixed thread count for the block (float sums change with the split)."""
-    saved = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(saved)
