@@ -23,23 +23,29 @@ HOST_CFLAGS = (
 )
 
 
-def compile_host(src_dir: Path, work: Path) -> Path:
+# Other host compilers build the same C without the sanitizers (gcc's run has them).
+PLAIN_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off")
+
+
+def compile_host(src_dir: Path, work: Path, compiler: str = "gcc") -> Path:
     """Build the generated model with the host harness; return the executable."""
     manifest = Manifest.load(src_dir)
-    gcc = toolchain.require("gcc")
+    cc = toolchain.require(compiler)
+    flags = HOST_CFLAGS if compiler == "gcc" else PLAIN_CFLAGS
     main_c = work / "host_main.c"
     main_c.write_text(templates.render("harness/host_main.c.j2", **harness_context(manifest)))
     exe = work / "host_model"
-    cmd = [gcc, *HOST_CFLAGS, f"-I{src_dir}", *map(str, sorted(Path(src_dir).glob("*.c"))), str(main_c), "-o", str(exe)]
+    cmd = [cc, *flags, f"-I{src_dir}", *map(str, sorted(Path(src_dir).glob("*.c"))), str(main_c), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise TinylrError(f"host build of the generated C failed (a tinylr bug; please report): {proc.stderr.strip()[:2000]}")
+        raise TinylrError(f"host build of the generated C with {compiler} failed (a tinylr bug; please report): "
+                          f"{proc.stderr.strip()[:2000]}")
     return exe
 
 
-def run_host(src_dir: Path, inputs: np.ndarray) -> np.ndarray:
+def run_host(src_dir: Path, inputs: np.ndarray, compiler: str = "gcc") -> np.ndarray:
     """Outputs of the generated C for each row of `inputs` (the model's input type,
-    one sample per row)."""
+    one sample per row), built with `compiler` (gcc: with ASan and UBSan)."""
     manifest = Manifest.load(src_dir)
     dtype = manifest.numpy_dtype("input")
     inputs = np.asarray(inputs)
@@ -50,7 +56,7 @@ def run_host(src_dir: Path, inputs: np.ndarray) -> np.ndarray:
         raise TinylrError(f"inputs have {inputs.shape[1]} values per sample; the model takes {manifest.count('input')}")
     with tempfile.TemporaryDirectory(prefix="tinylr-host-") as tmp:
         work = Path(tmp)
-        exe = compile_host(Path(src_dir), work)
+        exe = compile_host(Path(src_dir), work, compiler)
         (work / "in.bin").write_bytes(inputs.tobytes())
         proc = subprocess.run([str(exe), str(work / "in.bin"), str(work / "out.bin")],
                               capture_output=True, text=True, timeout=600)

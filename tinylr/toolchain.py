@@ -12,6 +12,7 @@ DEBIAN_PACKAGES = {
     "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
     "qemu-system-arm": "qemu-system-arm",
     "gcc": "gcc",
+    "clang": "clang",
 }
 
 

@@ -19,6 +19,7 @@ elif [ ! -f "$(arm-none-eabi-gcc -print-file-name=nano.specs)" ]; then
 fi
 command -v qemu-system-arm >/dev/null 2>&1 || packages+=(qemu-system-arm)
 command -v gcc >/dev/null 2>&1 || packages+=(gcc libc6-dev)
+command -v clang >/dev/null 2>&1 || packages+=(clang)  # the generated C must build warning-free with it too
 if [ ${#packages[@]} -gt 0 ]; then
     install_cmd="apt-get update && apt-get install -y --no-install-recommends ${packages[*]}"
     echo "tinylr setup: installing Debian packages: ${packages[*]}"
