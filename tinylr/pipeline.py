@@ -92,6 +92,11 @@ def emulate_stage(target: Target, elf: Path, reference: Path, out_dir: Path, emu
     return summary
 
 
+def emulated_outputs(summary: dict, dtype) -> np.ndarray:
+    """The firmware's outputs from an emulate.json summary, one row per test input."""
+    return np.stack([np.frombuffer(bytes.fromhex(h), dtype=dtype) for h in summary["outputs"]])
+
+
 def task_stage(folder: Path, model: str) -> dict:
     """The model's own measure of quality (accuracy, normalized WSR, ...) for the float
     model, the int8 model on TFLM, and the emulated firmware, side by side: task.json."""
@@ -102,7 +107,7 @@ def task_stage(folder: Path, model: str) -> dict:
     task = tasks.get(zoo.get(model).task)
     ref = load_reference(folder / "reference.npz")
     emulated = fsutil.read_json(folder / "emulate.json")
-    mcu = np.stack([np.frombuffer(bytes.fromhex(h), dtype=ref["outputs"].dtype) for h in emulated["outputs"]])
+    mcu = emulated_outputs(emulated, ref["outputs"].dtype)
     n = len(mcu)
     summary = {
         "task": task.name, "metric": task.metric,

@@ -27,7 +27,7 @@ def columns(row: dict, run: Path, target_name: str = "nrf52840") -> dict:
                                         target.kernel_variant)
     built = pipeline.build_stage(target, folder / "src", folder / "reference.npz", folder, VECTORS)
     emulated = pipeline.emulate_stage(target, folder / "firmware.elf", folder / "reference.npz", folder)
-    outputs = np.stack([np.frombuffer(bytes.fromhex(h), dtype=np.int8) for h in emulated["outputs"]])
+    outputs = pipeline.emulated_outputs(emulated, np.int8)
     windows = emulated["window_instructions"]
     summary = {
         "c_flash_bytes": built["flash_bytes"],
